@@ -1,0 +1,152 @@
+"""`lewm <verb>`: thin wrappers over the library functions.
+
+Process-wide set-up (logging, rendering backends, thread counts) happens here in :func:`main`,
+never at import (DESIGN.md "No side effects at import").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("lewm")
+
+
+def _add_collect(sub) -> None:
+    p = sub.add_parser("collect", help="collect episodes into an HDF5 file")
+    p.add_argument("env", help="environment name, e.g. tworoom")
+    p.add_argument("--episodes", type=int, required=True, help="number of episodes")
+    p.add_argument("--image-size", type=int, default=64, help="square render size (default 64)")
+    p.add_argument("--policy", default="expert", help="data policy: expert | random (default expert)")
+    p.add_argument("--out", required=True, help="output .h5 path")
+    p.add_argument("--seed", type=int, default=0, help="collection seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted collection")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train LeWM from a config preset and key=value overrides")
+    p.add_argument("--config", default=None, help="YAML preset, e.g. configs/tworoom-cpu.yaml")
+    p.add_argument("--run-dir", default=None, help="run directory (default runs/<preset name>)")
+    p.add_argument("--resume", action="store_true", help="resume the run in --run-dir")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-4")
+
+
+def _add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="planning success of a trained run (SPEC §5)")
+    p.add_argument("run_dir", help="run directory with a checkpoint")
+    p.add_argument("--episodes", type=int, default=None, help="start/goal pairs per seed")
+    p.add_argument("--seeds", default=None, help="comma-separated evaluation seeds, e.g. 0,1,2")
+    p.add_argument("--protocol", choices=["heldout", "paper"], default=None,
+                   help="heldout: pairs from test episodes (default); paper: from training episodes")
+    p.add_argument("--data", default=None, help="dataset path (default: the run's)")
+    p.add_argument("--video", default=None, help="write one GIF per episode into this directory")
+    p.add_argument("--out", default=None, help="results.json path (default RUN_DIR/results.json)")
+    p.add_argument("overrides", nargs="*", help="plan.* / eval.* overrides, e.g. plan.iterations=30")
+
+
+def _add_pipeline(sub) -> None:
+    p = sub.add_parser("pipeline", help="the whole job: collect, train, evaluate (Two-Room CPU)")
+    p.add_argument("--config", default="configs/tworoom-cpu.yaml", help="YAML preset")
+    p.add_argument("--out", default="runs/tworoom-cpu", help="run directory")
+    p.add_argument("--episodes", type=int, default=None, help="episodes to collect (preset default)")
+    p.add_argument("--workers", type=int, default=2, help="collection worker processes")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.max_minutes=5")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lewm", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    _add_collect(sub)
+    p = sub.add_parser("info", help="print a dataset's summary")
+    p.add_argument("path", help="HDF5 dataset")
+    _add_train(sub)
+    _add_eval(sub)
+    _add_pipeline(sub)
+    return parser
+
+
+def cmd_collect(args) -> int:
+    from lewm.data.collect import collect
+    from lewm.data.store import summarize
+
+    collect(args.env, args.out, episodes=args.episodes, image_size=args.image_size,
+            policy=args.policy, seed=args.seed, workers=args.workers, resume=args.resume,
+            progress=sys.stderr.isatty())
+    print(summarize(args.out))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from lewm.data.store import summarize
+
+    print(summarize(args.path))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from lewm.config import RunConfig
+    from lewm.train import train
+
+    if args.resume and args.run_dir is None:
+        raise SystemExit("lewm train --resume needs --run-dir")
+    run_dir = Path(args.run_dir or Path("runs") / Path(args.config or "default").stem)
+    if args.resume and args.config is None:
+        cfg = RunConfig.load(run_dir / "config.json", args.overrides)
+    else:
+        cfg = RunConfig.load(args.config, args.overrides)
+    res = train(cfg, run_dir, resume=args.resume, progress=sys.stderr.isatty())
+    print(f"trained {res.step} steps in {res.seconds / 60:.1f} min -> {res.run_dir}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from lewm.evaluation.protocol import evaluate_run, format_results
+
+    overrides = list(args.overrides)
+    if args.episodes is not None:
+        overrides.append(f"eval.episodes={args.episodes}")
+    if args.seeds is not None:
+        overrides.append(f"eval.seeds=[{args.seeds}]")
+    if args.protocol is not None:
+        overrides.append(f"eval.protocol={args.protocol}")
+    results = evaluate_run(args.run_dir, overrides=overrides, data_path=args.data,
+                           video_dir=args.video, out=args.out, progress=sys.stderr.isatty())
+    print(format_results(results))
+    return 0
+
+
+def cmd_pipeline(args) -> int:
+    from lewm.pipeline import run_pipeline
+
+    run_pipeline(args.config, args.out, overrides=args.overrides, episodes=args.episodes,
+                 workers=args.workers)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Headless MuJoCo rendering for the MuJoCo envs, chosen here and never at import.
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    handler = {"collect": cmd_collect, "info": cmd_info, "train": cmd_train, "eval": cmd_eval,
+               "pipeline": cmd_pipeline}[args.verb]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        if args.verbose:
+            raise
+        print(f"lewm {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Common base class of the lewm simulators (contract: docs/CONTRACTS.md, "Environments").
+
+Every env is a `gymnasium.Env` with pixel observations (uint8 (H, W, 3), square, `image_size`
+pixels a side) plus the privileged hooks the evaluation needs: full-state save/restore, goals taken
+from a state, success tests, named physical quantities for probing, and the "surprise" hooks
+(recolour / teleport an object mid-episode).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+
+
+class LeWMEnv(gymnasium.Env, abc.ABC):
+    """Abstract lewm environment; subclasses implement the env-specific hooks.
+
+    Class attributes every subclass sets: `env_id` (gym id), `env_version` (bumped when dynamics
+    or rendering change, so datasets can record which simulator produced them),
+    `max_episode_steps` (default truncation horizon), `state_names` (names of the S entries of
+    `get_state()`).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    env_id: ClassVar[str] = ""
+    env_version: ClassVar[int] = 0
+    max_episode_steps: int = 100
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, image_size: int = 64, render_mode: str | None = "rgb_array") -> None:
+        if not isinstance(image_size, (int, np.integer)) or image_size < 8:
+            raise ValueError(f"image_size must be an int >= 8 pixels, got {image_size!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be 'rgb_array' (or None), got {render_mode!r}")
+        self.image_size = int(image_size)
+        self.render_mode = "rgb_array"
+        self.observation_space = gymnasium.spaces.Box(
+            0, 255, (self.image_size, self.image_size, 3), dtype=np.uint8
+        )
+        self._goal_state: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- env-specific (abstract)
+    @abc.abstractmethod
+    def get_state(self) -> np.ndarray:
+        """Full simulator state, float32 (S,), entries named by `state_names`."""
+
+    @abc.abstractmethod
+    def set_state(self, state: np.ndarray) -> None:
+        """Restore a state returned by `get_state()` exactly (goal and colours are unchanged)."""
+
+    @abc.abstractmethod
+    def render(self) -> np.ndarray:
+        """Current frame, uint8 (image_size, image_size, 3)."""
+
+    @abc.abstractmethod
+    def proprio(self) -> np.ndarray:
+        """Proprioceptive vector, float32 (P,)."""
+
+    @abc.abstractmethod
+    def physical_state(self) -> dict[str, np.ndarray]:
+        """Named physical quantities (each a float32 array) for probing."""
+
+    @abc.abstractmethod
+    def default_goal_state(self) -> np.ndarray:
+        """Goal state used when `set_goal_state` has not been called since the last reset."""
+
+    @abc.abstractmethod
+    def is_success(self) -> bool:
+        """Whether the current state satisfies the goal (SPEC §4 success criterion)."""
+
+    @abc.abstractmethod
+    def set_color(self, obj: str, rgb: Any) -> None:
+        """Surprise hook: draw `obj` in colour `rgb` (3 ints in [0, 255]) until the next reset."""
+
+    @abc.abstractmethod
+    def teleport(self, obj: str, position: Any) -> None:
+        """Surprise hook: move `obj` to `position` instantly (must be a free position)."""
+
+    # ----------------------------------------------------------------------- shared behaviour
+    def set_goal_state(self, state: np.ndarray) -> None:
+        """Take the goal from a full state (S,), e.g. a dataset state 25 steps later.
+
+        The goal holds until the next `reset()`, which goes back to `default_goal_state()`.
+        """
+        self._goal_state = self._validated_state(state, "goal state")
+
+    def goal_state(self) -> np.ndarray:
+        """The effective goal as a full state (S,) float32."""
+        if self._goal_state is not None:
+            return self._goal_state.copy()
+        return self.default_goal_state()
+
+    def goal_image(self) -> np.ndarray:
+        """Render of the goal state, uint8 (image_size, image_size, 3)."""
+        with self.temporary_state(self.goal_state()):
+            return self.render()
+
+    @contextmanager
+    def temporary_state(self, state: np.ndarray) -> Iterator[None]:
+        """Context manager: set `state`, then restore the previous state on exit."""
+        saved = self.get_state()
+        self.set_state(state)
+        try:
+            yield
+        finally:
+            self.set_state(saved)
+
+    def state_dict(self, state: np.ndarray | None = None) -> dict[str, float]:
+        """Name -> value view of a state (default: the current one)."""
+        s = self.get_state() if state is None else self._validated_state(state, "state")
+        return dict(zip(self.state_names, (float(v) for v in s)))
+
+    # --------------------------------------------------------------------------- helpers
+    def _validated_state(self, state: Any, what: str) -> np.ndarray:
+        s = np.asarray(state, dtype=np.float32).reshape(-1)
+        if s.shape != (len(self.state_names),):
+            raise ValueError(
+                f"{type(self).__name__}: {what} must have shape ({len(self.state_names)},) "
+                f"with entries {self.state_names}, got shape {np.shape(state)}"
+            )
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"{type(self).__name__}: {what} has non-finite entries: {s}")
+        return s
+
+    def _validated_action(self, action: Any) -> np.ndarray:
+        """Action as float64 (A,), clipped to the action space; NaN/shape errors are raised."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        shape = self.action_space.shape
+        if a.shape != shape:
+            raise ValueError(f"{type(self).__name__}: action must have shape {shape}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{type(self).__name__}: action has non-finite entries: {a}")
+        return np.clip(a, self.action_space.low, self.action_space.high)
+
+    @staticmethod
+    def _validated_rgb(rgb: Any) -> np.ndarray:
+        c = np.asarray(rgb)
+        if c.shape != (3,) or np.any(c < 0) or np.any(c > 255):
+            raise ValueError(f"colour must be 3 values in [0, 255], got {rgb!r}")
+        return c.astype(np.uint8)

@@ -1,0 +1,260 @@
+"""The LeWM training loop (SPEC §2–3), visible in one function: :func:`train`.
+
+Reproducibility and resume. Everything random in a step is derived from ``(seed, step)``: the data
+order (a permutation per epoch), dropout (the global RNG is re-seeded each step) and SIGReg's
+directions (a generator per step, identical on every rank — SPEC §2 "Multi-device"). A run killed at
+any moment and resumed with ``--resume`` therefore continues the same step counter, the same
+schedule and the same batches, and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from lewm.checkpoint import (
+    load_checkpoint,
+    load_state_strict,
+    load_training_state,
+    save_checkpoint,
+)
+from lewm.config import RunConfig
+from lewm.data.clips import ClipDataset
+from lewm.data.store import EpisodeStore
+from lewm.losses import prediction_loss, sigreg
+from lewm.model import LeWM
+from lewm.model.lewm import predict_windows
+from lewm.runtime import autocast, derive_seed, generator, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the last good checkpoint is kept untouched."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    seconds: float
+    last_metrics: dict[str, float]
+
+
+def objective(
+    model: LeWM, pixels: torch.Tensor, blocks: torch.Tensor, cfg: RunConfig, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """``L = L_pred + λ·SIGReg(Z)`` on one batch of clips (SPEC §2).
+
+    pixels: uint8 (B,T,H,W,3); blocks: (B,T,K) z-scored action blocks. All T frames are encoded
+    with gradients on both context and target side (no stop-gradient, no EMA). 'single' windows:
+    frames 0..N-1 predict 1..N (teacher forcing); 'sliding': every N-window of the clip does.
+    Returns loss, pred_loss, sigreg (scalars).
+    """
+    n = cfg.model.history
+    emb = model.encode(pixels)  # (B,T,D)
+    act = model.encode_actions(blocks)  # (B,T,D)
+    if cfg.train.pred_windows == "single":
+        pred, target = model.predict(emb[:, :n], act[:, :n]), emb[:, 1 : n + 1]
+    else:
+        pred, target = predict_windows(model, emb, act, n)
+    pred_loss = prediction_loss(pred.float(), target.float())
+    # SIGReg per time step over the batch: Z is (T, B, D).
+    sig = sigreg(
+        emb.float().transpose(0, 1),
+        generator=gen,
+        num_projections=cfg.train.sigreg_projections,
+        num_knots=cfg.train.sigreg_knots,
+    )
+    loss = pred_loss + cfg.train.sigreg_lambda * sig
+    return {"loss": loss, "pred_loss": pred_loss, "sigreg": sig}
+
+
+def lr_at(step: int, cfg: RunConfig, total_steps: int) -> float:
+    """Linear warm-up over ``warmup_frac`` of the schedule, then cosine to 0 (SPEC §3)."""
+    length = cfg.train.schedule_steps or total_steps
+    warm = max(1, int(round(cfg.train.warmup_frac * length)))
+    if step < warm:
+        return cfg.train.lr * (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, length - warm))
+    return cfg.train.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def open_datasets(cfg: RunConfig) -> tuple[EpisodeStore, ClipDataset, ClipDataset | None]:
+    """The store and its train/val clip datasets, after checking the file matches the model."""
+    store = EpisodeStore(cfg.data.path, in_memory=cfg.data.in_memory)
+    meta = store.meta
+    problems = []
+    if meta.action_dim != cfg.model.action_dim:
+        problems.append(f"action_dim {meta.action_dim} vs model.action_dim={cfg.model.action_dim}")
+    if meta.image_size != cfg.model.image_size:
+        problems.append(f"image_size {meta.image_size} vs model.image_size={cfg.model.image_size}")
+    if problems:
+        raise ValueError(f"dataset {cfg.data.path} does not match the config: " + "; ".join(problems))
+    kw = dict(num_frames=cfg.data.num_frames, frameskip=cfg.data.frameskip, stride=cfg.data.clip_stride)
+    train_ds = ClipDataset(store, "train", **kw)
+    if len(train_ds) < cfg.train.batch_size:
+        raise ValueError(
+            f"dataset {cfg.data.path}: {len(train_ds)} training clips < train.batch_size="
+            f"{cfg.train.batch_size}; collect more episodes or lower the batch size"
+        )
+    val_ds = ClipDataset(store, "val", **kw) if len(store.episodes("val")) else None
+    if val_ds is not None and len(val_ds) == 0:
+        val_ds = None
+    return store, train_ds, val_ds
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    pixels = torch.as_tensor(batch["pixels"]).to(device, non_blocking=True)
+    blocks = torch.as_tensor(batch["actions"]).to(device, dtype=torch.float32, non_blocking=True)
+    return pixels, blocks
+
+
+@torch.no_grad()
+def validate(model: LeWM, ds: ClipDataset, cfg: RunConfig, device: torch.device) -> dict[str, float]:
+    """Mean loss terms over a fixed set of validation batches (same batches every call)."""
+    model.eval()
+    b = min(cfg.train.batch_size, len(ds))
+    order = torch.randperm(len(ds), generator=generator("cpu", cfg.train.seed, "val"))
+    sums: dict[str, float] = {}
+    n = 0
+    for i in range(min(cfg.train.val_batches, max(1, len(ds) // b))):
+        pixels, blocks = _to_device(ds.get_batch(order[i * b : (i + 1) * b].numpy()), device)
+        with autocast(device, cfg.train.precision):
+            terms = objective(model, pixels, blocks, cfg, generator(device, cfg.train.seed, "val", i))
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        n += 1
+    model.train()
+    return {f"val_{k}": v / n for k, v in sums.items()}
+
+
+def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train LeWM on ``cfg.data.path`` into ``run_dir`` (see module docstring for resume)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg.train
+    device = resolve_device(tc.device)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    store, train_ds, val_ds = open_datasets(cfg)
+
+    # ---------------------------------------------------------------- model, optimiser, schedule
+    torch.manual_seed(tc.seed)
+    model = LeWM(cfg.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    steps_per_epoch = len(train_ds) // tc.batch_size
+    total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
+    step = 0
+    if resume:
+        ckpt = load_checkpoint(run_dir)
+        if ckpt.config.model != cfg.model:
+            raise ValueError(f"--resume: {run_dir} was trained with a different model config")
+        load_state_strict(model, ckpt.state_dict, str(ckpt.path))
+        ts = load_training_state(run_dir)
+        if ts is None:
+            raise ValueError(f"--resume: {ckpt.path} has no training_state.pt")
+        opt.load_state_dict(ts["optimizer"])
+        step = int(ts["step"])
+        log.info("resuming %s at step %d/%d", run_dir, step, total_steps)
+    cfg.save(run_dir / "config.json")
+    extra_meta = {
+        "action_mean": store.action_mean.tolist(),
+        "action_std": store.action_std.tolist(),
+        "dataset": str(cfg.data.path),
+        "env_id": store.meta.env_id,
+        "params": model.param_counts(),
+    }
+
+    def checkpoint(at_step: int) -> None:
+        save_checkpoint(run_dir, model, cfg, at_step, extra_meta,
+                        {"optimizer": opt.state_dict(), "step": at_step})
+
+    tb = _tensorboard(run_dir) if tc.tensorboard else None
+    metrics_file = (run_dir / "metrics.jsonl").open("a")
+    bar = tqdm(total=total_steps, initial=step, desc="train", disable=not progress, dynamic_ncols=True)
+    perm_epoch, perm = -1, None
+    t_start = time.monotonic()
+    t_log, clips_since = time.monotonic(), 0
+    last: dict[str, float] = {}
+    model.train()
+    try:
+        while step < total_steps:
+            # ------------------------------------------------------------------- batch for `step`
+            epoch, i = divmod(step, steps_per_epoch)
+            if epoch != perm_epoch:
+                perm = torch.randperm(len(train_ds), generator=generator("cpu", tc.seed, "epoch", epoch))
+                perm_epoch = epoch
+            idx = perm[i * tc.batch_size : (i + 1) * tc.batch_size].numpy()
+            pixels, blocks = _to_device(train_ds.get_batch(idx), device)
+
+            # --------------------------------------------------------------------- one update
+            torch.manual_seed(derive_seed(tc.seed, "dropout", step))
+            lr = lr_at(step, cfg, total_steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with autocast(device, tc.precision):
+                terms = objective(model, pixels, blocks, cfg, generator(device, tc.seed, "sigreg", step))
+            if not torch.isfinite(terms["loss"]):
+                raise TrainingDiverged(
+                    f"non-finite loss at step {step} (pred {float(terms['pred_loss']):.4g}, "
+                    f"sigreg {float(terms['sigreg']):.4g}); the last good checkpoint in "
+                    f"{run_dir} is kept. Try train.precision=fp32 or a lower train.lr."
+                )
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
+            opt.step()
+            step += 1
+            clips_since += len(idx)
+            bar.update(1)
+
+            # ------------------------------------------------------------- logging / checkpoints
+            if step % tc.log_every == 0 or step == total_steps:
+                now = time.monotonic()
+                last = {k: float(v) for k, v in terms.items()}
+                last.update(lr=lr, grad_norm=float(gnorm), epoch=step / steps_per_epoch,
+                            clips_per_s=clips_since / max(now - t_log, 1e-9))
+                t_log, clips_since = now, 0
+                _write_metrics(metrics_file, tb, step, last)
+                bar.set_postfix(pred=f"{last['pred_loss']:.4f}", sig=f"{last['sigreg']:.3f}")
+            if val_ds is not None and (step % tc.val_every == 0 or step == total_steps):
+                _write_metrics(metrics_file, tb, step, validate(model, val_ds, cfg, device))
+            out_of_time = tc.max_minutes and (time.monotonic() - t_start) > 60 * tc.max_minutes
+            if step % tc.ckpt_every == 0 or step == total_steps or out_of_time:
+                checkpoint(step)
+            if out_of_time:
+                log.info("train.max_minutes=%s reached at step %d; stopping", tc.max_minutes, step)
+                break
+    finally:
+        bar.close()
+        metrics_file.close()
+        if tb is not None:
+            tb.close()
+    return TrainResult(run_dir, step, time.monotonic() - t_start, last)
+
+
+def _write_metrics(fh, tb, step: int, values: dict[str, float]) -> None:
+    fh.write(json.dumps({"step": step, "time": time.time(), **values}) + "\n")
+    fh.flush()
+    if tb is not None:
+        for k, v in values.items():
+            tb.add_scalar(k, v, step)
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise RuntimeError(
+            "train.tensorboard=true needs TensorBoard: pip install 'lewm[tensorboard]'"
+        ) from exc
+    return SummaryWriter(str(run_dir / "tensorboard"))
