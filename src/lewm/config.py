@@ -253,9 +253,27 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class CollectConfig:
+    episodes: int = 2000
+    """Episodes the pipeline collects when its dataset does not exist yet."""
+    policy: str = "expert"
+    """Data policy (Two-Room: 'expert' noisy heuristic, or 'random')."""
+    seed: int = 0
+    """Collection seed (episode i is seeded from (seed, i))."""
+    workers: int = 2
+    """Collection worker processes."""
+
+    def __post_init__(self) -> None:
+        _check(self.episodes >= 1, "collect.episodes", "must be >= 1")
+        _check(self.workers >= 1, "collect.workers", "must be >= 1")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     env: str = "tworoom"
     """Environment name (see `lewm.envs.make`)."""
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    """How the pipeline collects its dataset."""
     data: DataConfig = field(default_factory=DataConfig)
     """Dataset and clip settings."""
     model: ModelConfig = field(default_factory=ModelConfig)

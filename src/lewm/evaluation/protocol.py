@@ -1,0 +1,243 @@
+"""The planning-success protocol (SPEC §5) and `lewm eval`.
+
+Per evaluation seed: draw ``eval.episodes`` start/goal pairs — start = a random step of a random
+episode, goal = the state ``goal_offset`` env steps later in the same episode, whose stored frame is
+the goal image. Pairs come from the dataset's **test** episodes (``protocol='heldout'``, our
+decision) or, for comparison with the reference, from its training episodes (``'paper'``). Every
+episode gets ``eval_budget`` env steps of MPC and succeeds if the env's test holds at any step.
+Beside the success rate we report the random-policy success on the same pairs and the share of
+starts already inside the success test, so a number is never read without its floor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lewm.checkpoint import load_checkpoint, load_state_strict
+from lewm.config import RunConfig
+from lewm.data.store import EpisodeStore
+from lewm.envs import make
+from lewm.evaluation.planner import LatentPlanner
+from lewm.model import LeWM
+from lewm.planning.mpc import blocks_to_env_actions, run_mpc
+from lewm.runtime import generator, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One evaluation problem: episode ``episode``, start step ``start``, goal step ``goal``."""
+
+    episode: int
+    start: int
+    goal: int
+
+
+def sample_pairs(store: EpisodeStore, protocol: str, n: int, goal_offset: int, seed: int) -> list[Pair]:
+    """``n`` pairs from the test episodes ('heldout') or the training episodes ('paper')."""
+    split = "test" if protocol == "heldout" else "train"
+    eps = np.asarray(store.episodes(split))
+    eps = eps[store.ep_len[eps] > goal_offset]
+    if len(eps) == 0:
+        raise ValueError(
+            f"{store.path}: no {split} episode is longer than goal_offset={goal_offset} steps; "
+            "collect more or longer episodes"
+        )
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n):
+        ep = int(rng.choice(eps))
+        start = int(rng.integers(0, store.ep_len[ep] - goal_offset))
+        pairs.append(Pair(ep, start, start + goal_offset))
+    return pairs
+
+
+def _setup_envs(cfg: RunConfig, store: EpisodeStore, pairs: list[Pair]):
+    """One env per pair, placed at its start state with its goal; plus the goal frames."""
+    states = store.column("state")
+    pixels = store.column("pixels")
+    envs, goal_frames, solved = [], [], []
+    for p in pairs:
+        off = int(store.ep_offset[p.episode])
+        env = make(cfg.env, image_size=store.meta.image_size)
+        env.reset(seed=0)
+        env.set_state(np.asarray(states[off + p.start]))
+        env.set_goal_state(np.asarray(states[off + p.goal]))
+        envs.append(env)
+        goal_frames.append(np.asarray(pixels[off + p.goal]))
+        solved.append(bool(env.is_success()))
+    return envs, np.stack(goal_frames), solved
+
+
+def random_policy_success(cfg: RunConfig, store: EpisodeStore, pairs: list[Pair], seed: int) -> float:
+    """Success rate of uniform random actions on the same pairs and budget (the floor)."""
+    envs, _, _ = _setup_envs(cfg, store, pairs)
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for env in envs:
+        ok = env.is_success()
+        for _ in range(cfg.eval.eval_budget):
+            if ok:
+                break
+            env.step(rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32))
+            ok = env.is_success()
+        hits += ok
+        env.close()
+    return hits / len(envs)
+
+
+def evaluate(
+    model: LeWM,
+    cfg: RunConfig,
+    store: EpisodeStore,
+    action_mean: np.ndarray,
+    action_std: np.ndarray,
+    device: torch.device,
+    video_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run the protocol for every seed in ``cfg.eval.seeds``; returns the results record."""
+    per_seed = []
+    solve_times: list[float] = []
+    t_all = time.perf_counter()
+    for seed in cfg.eval.seeds:
+        pairs = sample_pairs(store, cfg.eval.protocol, cfg.eval.episodes, cfg.eval.goal_offset, seed)
+        envs, goal_frames, solved = _setup_envs(cfg, store, pairs)
+        planner = LatentPlanner(model, cfg.plan, device, generator(device, cfg.plan.seed, "eval", seed))
+        goal_emb = planner.encode(goal_frames)
+        bounds = (envs[0].action_space.low, envs[0].action_space.high)
+        index = {id(env): i for i, env in enumerate(envs)}
+
+        def plan_fn(obs, init_mean, active, _goal=goal_emb, _planner=planner):
+            plan = _planner.plan(obs, _goal[active], init_mean)
+            return plan, blocks_to_env_actions(
+                plan, cfg.data.frameskip, model.cfg.action_dim, action_mean, action_std, bounds
+            )
+
+        t0 = time.perf_counter()
+        outcome = run_mpc(
+            envs, plan_fn, frameskip=cfg.data.frameskip,
+            receding_horizon=cfg.plan.receding_horizon, budget=cfg.eval.eval_budget,
+            record_frames=video_dir is not None, progress=progress, desc=f"eval seed {seed}",
+        )
+        seconds = time.perf_counter() - t0
+        del index
+        success = float(np.mean([r.success for r in outcome]))
+        steps = int(sum(r.steps for r in outcome))
+        per_seed.append({
+            "seed": seed,
+            "success": success,
+            "random_success": random_policy_success(cfg, store, pairs, seed),
+            "solved_at_start": float(np.mean(solved)),
+            "seconds": seconds,
+            "env_steps": steps,
+            "pairs": [[p.episode, p.start, p.goal] for p in pairs],
+        })
+        solve_times += planner.solve_seconds
+        if video_dir is not None:
+            from lewm.evaluation.video import write_episode_videos
+
+            write_episode_videos(Path(video_dir) / f"seed{seed}", outcome, goal_frames)
+        for env in envs:
+            env.close()
+        log.info("seed %d: success %.1f%% (random %.1f%%)", seed, 100 * success,
+                 100 * per_seed[-1]["random_success"])
+    return summarize(per_seed, solve_times, time.perf_counter() - t_all, cfg)
+
+
+def confidence_interval(values: list[float]) -> float:
+    """Half-width of the 95% Student-t interval of the mean (0 for a single value)."""
+    if len(values) < 2:
+        return 0.0
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+
+
+def summarize(per_seed: list[dict], solve_times: list[float], seconds: float, cfg: RunConfig) -> dict:
+    succ = [s["success"] for s in per_seed]
+    rand = [s["random_success"] for s in per_seed]
+    steps = sum(s["env_steps"] for s in per_seed)
+    episodes = cfg.eval.episodes * len(per_seed)
+    return {
+        "protocol": cfg.eval.protocol,
+        "episodes_per_seed": cfg.eval.episodes,
+        "seeds": list(cfg.eval.seeds),
+        "success_mean": float(np.mean(succ)),
+        "success_ci95": confidence_interval(succ),
+        "random_success_mean": float(np.mean(rand)),
+        "random_success_ci95": confidence_interval(rand),
+        "solved_at_start": float(np.mean([s["solved_at_start"] for s in per_seed])),
+        "solve_seconds_median": float(np.median(solve_times)) if solve_times else 0.0,
+        "solve_seconds_p90": float(np.percentile(solve_times, 90)) if solve_times else 0.0,
+        "seconds_per_episode": sum(s["seconds"] for s in per_seed) / max(1, episodes),
+        "env_steps_per_second": steps / max(1e-9, sum(s["seconds"] for s in per_seed)),
+        "total_seconds": seconds,
+        "plan": cfg.to_dict()["plan"],
+        "per_seed": per_seed,
+    }
+
+
+def load_model(run_dir: str | Path, device: torch.device) -> tuple[LeWM, RunConfig, dict]:
+    """Build the model of a run and load its weights strictly."""
+    ckpt = load_checkpoint(run_dir)
+    model = LeWM(ckpt.config.model)
+    load_state_strict(model, ckpt.state_dict, str(ckpt.path / "model.safetensors"))
+    return model.to(device).eval(), ckpt.config, ckpt.meta
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    overrides: list[str] = (),
+    data_path: str | None = None,
+    video_dir: str | None = None,
+    out: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """`lewm eval`: load a run, evaluate it, write ``results.json`` (or ``out``)."""
+    run_dir = Path(run_dir)
+    probe = load_checkpoint(run_dir)
+    cfg = RunConfig.from_dict(_merge(probe.config.to_dict(), overrides))
+    device = resolve_device(cfg.train.device)
+    model, _, meta = load_model(run_dir, device)
+    store = EpisodeStore(data_path or cfg.data.path, in_memory=False)
+    mean = np.asarray(meta.get("action_mean", store.action_mean), dtype=np.float32)
+    std = np.asarray(meta.get("action_std", store.action_std), dtype=np.float32)
+    results = evaluate(model, cfg, store, mean, std, device, video_dir, progress)
+    results.update(run_dir=str(run_dir), step=meta.get("step"), dataset=str(store.path))
+    out_path = Path(out) if out else run_dir / "results.json"
+    out_path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _merge(base: dict, overrides: list[str]) -> dict:
+    from lewm.config import _apply_override
+
+    for ov in overrides:
+        _apply_override(base, ov)
+    return base
+
+
+def format_results(r: dict) -> str:
+    """A short human-readable table of a results record."""
+    lines = [
+        f"{'protocol':<26}{r['protocol']} ({r['episodes_per_seed']} pairs x seeds {r['seeds']})",
+        f"{'planning success':<26}{100 * r['success_mean']:.1f}% ± {100 * r['success_ci95']:.1f}",
+        f"{'random policy':<26}{100 * r['random_success_mean']:.1f}% ± "
+        f"{100 * r['random_success_ci95']:.1f}",
+        f"{'solved at start':<26}{100 * r['solved_at_start']:.1f}%",
+        f"{'per seed':<26}" + ", ".join(f"{100 * s['success']:.0f}%" for s in r["per_seed"]),
+        f"{'plan time / solve':<26}median {r['solve_seconds_median']:.2f} s, "
+        f"p90 {r['solve_seconds_p90']:.2f} s",
+        f"{'time / episode':<26}{r['seconds_per_episode']:.2f} s "
+        f"({r['env_steps_per_second']:.1f} env steps/s)",
+    ]
+    return "\n".join(lines)
