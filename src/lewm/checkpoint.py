@@ -56,7 +56,9 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
         d = run_dir / name
         if (d / "model.safetensors").is_file() and (d / "meta.json").is_file():
             return d
-    raise CheckpointError(f"no checkpoint in {run_dir} (expected {run_dir / CKPT}/model.safetensors)")
+    raise CheckpointError(
+        f"no checkpoint in {run_dir} (expected {run_dir / CKPT}/model.safetensors)"
+    )
 
 
 def save_checkpoint(

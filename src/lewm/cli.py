@@ -20,7 +20,9 @@ def _add_collect(sub) -> None:
     p.add_argument("env", help="environment name, e.g. tworoom")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes")
     p.add_argument("--image-size", type=int, default=64, help="square render size (default 64)")
-    p.add_argument("--policy", default="expert", help="data policy: expert | random (default expert)")
+    p.add_argument(
+        "--policy", default="expert", help="data policy: expert | random (default expert)"
+    )
     p.add_argument("--out", required=True, help="output .h5 path")
     p.add_argument("--seed", type=int, default=0, help="collection seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -40,19 +42,27 @@ def _add_eval(sub) -> None:
     p.add_argument("run_dir", help="run directory with a checkpoint")
     p.add_argument("--episodes", type=int, default=None, help="start/goal pairs per seed")
     p.add_argument("--seeds", default=None, help="comma-separated evaluation seeds, e.g. 0,1,2")
-    p.add_argument("--protocol", choices=["heldout", "paper"], default=None,
-                   help="heldout: pairs from test episodes (default); paper: from training episodes")
+    p.add_argument(
+        "--protocol",
+        choices=["heldout", "paper"],
+        default=None,
+        help="heldout: pairs from test episodes (default); paper: from training episodes",
+    )
     p.add_argument("--data", default=None, help="dataset path (default: the run's)")
     p.add_argument("--video", default=None, help="write one GIF per episode into this directory")
     p.add_argument("--out", default=None, help="results.json path (default RUN_DIR/results.json)")
-    p.add_argument("overrides", nargs="*", help="plan.* / eval.* overrides, e.g. plan.iterations=30")
+    p.add_argument(
+        "overrides", nargs="*", help="plan.* / eval.* overrides, e.g. plan.iterations=30"
+    )
 
 
 def _add_pipeline(sub) -> None:
     p = sub.add_parser("pipeline", help="the whole job: collect, train, evaluate (Two-Room CPU)")
     p.add_argument("--config", default="configs/tworoom-cpu.yaml", help="YAML preset")
     p.add_argument("--out", default="runs/tworoom-cpu", help="run directory")
-    p.add_argument("--episodes", type=int, default=None, help="episodes to collect (preset default)")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="episodes to collect (preset default)"
+    )
     p.add_argument("--workers", type=int, default=2, help="collection worker processes")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.max_minutes=5")
 
@@ -74,9 +84,17 @@ def cmd_collect(args) -> int:
     from lewm.data.collect import collect
     from lewm.data.store import summarize
 
-    collect(args.env, args.out, episodes=args.episodes, image_size=args.image_size,
-            policy=args.policy, seed=args.seed, workers=args.workers, resume=args.resume,
-            progress=sys.stderr.isatty())
+    collect(
+        args.env,
+        args.out,
+        episodes=args.episodes,
+        image_size=args.image_size,
+        policy=args.policy,
+        seed=args.seed,
+        workers=args.workers,
+        resume=args.resume,
+        progress=sys.stderr.isatty(),
+    )
     print(summarize(args.out))
     return 0
 
@@ -114,8 +132,14 @@ def cmd_eval(args) -> int:
         overrides.append(f"eval.seeds=[{args.seeds}]")
     if args.protocol is not None:
         overrides.append(f"eval.protocol={args.protocol}")
-    results = evaluate_run(args.run_dir, overrides=overrides, data_path=args.data,
-                           video_dir=args.video, out=args.out, progress=sys.stderr.isatty())
+    results = evaluate_run(
+        args.run_dir,
+        overrides=overrides,
+        data_path=args.data,
+        video_dir=args.video,
+        out=args.out,
+        progress=sys.stderr.isatty(),
+    )
     print(format_results(results))
     return 0
 
@@ -123,19 +147,32 @@ def cmd_eval(args) -> int:
 def cmd_pipeline(args) -> int:
     from lewm.pipeline import run_pipeline
 
-    run_pipeline(args.config, args.out, overrides=args.overrides, episodes=args.episodes,
-                 workers=args.workers)
+    run_pipeline(
+        args.config,
+        args.out,
+        overrides=args.overrides,
+        episodes=args.episodes,
+        workers=args.workers,
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     # Headless MuJoCo rendering for the MuJoCo envs, chosen here and never at import.
     os.environ.setdefault("MUJOCO_GL", "egl")
-    handler = {"collect": cmd_collect, "info": cmd_info, "train": cmd_train, "eval": cmd_eval,
-               "pipeline": cmd_pipeline}[args.verb]
+    handler = {
+        "collect": cmd_collect,
+        "info": cmd_info,
+        "train": cmd_train,
+        "eval": cmd_eval,
+        "pipeline": cmd_pipeline,
+    }[args.verb]
     try:
         return handler(args)
     except KeyboardInterrupt:

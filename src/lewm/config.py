@@ -106,9 +106,21 @@ class ModelConfig:
                 "model.enc_heads",
                 f"must divide model.enc_width={self.enc_width}",
             )
-        for name in ("enc_width", "enc_depth", "embed_dim", "proj_hidden", "action_dim",
-                     "frameskip", "history", "pred_depth", "pred_heads", "pred_head_dim",
-                     "pred_mlp", "action_small_dim", "action_mlp_ratio"):
+        for name in (
+            "enc_width",
+            "enc_depth",
+            "embed_dim",
+            "proj_hidden",
+            "action_dim",
+            "frameskip",
+            "history",
+            "pred_depth",
+            "pred_heads",
+            "pred_head_dim",
+            "pred_mlp",
+            "action_small_dim",
+            "action_mlp_ratio",
+        ):
             _check(getattr(self, name) >= 1, f"model.{name}", "must be >= 1")
         _check(0.0 <= self.pred_dropout < 1.0, "model.pred_dropout", "must be in [0, 1)")
 
@@ -180,8 +192,11 @@ class TrainConfig:
         _check(self.sigreg_lambda >= 0, "train.sigreg_lambda", "must be >= 0")
         _check(self.sigreg_projections >= 1, "train.sigreg_projections", "must be >= 1")
         _check(self.sigreg_knots >= 2, "train.sigreg_knots", "must be >= 2")
-        _check(self.pred_windows in ("single", "sliding"), "train.pred_windows",
-               "must be 'single' or 'sliding'")
+        _check(
+            self.pred_windows in ("single", "sliding"),
+            "train.pred_windows",
+            "must be 'single' or 'sliding'",
+        )
         _check(self.precision in ("fp32", "bf16"), "train.precision", "must be 'fp32' or 'bf16'")
         for name in ("val_every", "val_batches", "ckpt_every", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name}", "must be >= 1")
@@ -218,11 +233,17 @@ class PlanConfig:
     def __post_init__(self) -> None:
         _check(self.solver in ("cem", "mppi", "grad"), "plan.solver", "cem, mppi or grad")
         _check(self.horizon >= 1, "plan.horizon", "must be >= 1")
-        _check(1 <= self.receding_horizon <= self.horizon, "plan.receding_horizon",
-               f"must be in [1, plan.horizon={self.horizon}]")
+        _check(
+            1 <= self.receding_horizon <= self.horizon,
+            "plan.receding_horizon",
+            f"must be in [1, plan.horizon={self.horizon}]",
+        )
         _check(self.num_samples >= 2, "plan.num_samples", "must be >= 2")
-        _check(1 <= self.num_elites <= self.num_samples, "plan.num_elites",
-               "must be in [1, plan.num_samples]")
+        _check(
+            1 <= self.num_elites <= self.num_samples,
+            "plan.num_elites",
+            "must be in [1, plan.num_samples]",
+        )
         _check(self.iterations >= 1, "plan.iterations", "must be >= 1")
         _check(self.init_std > 0, "plan.init_std", "must be > 0")
         _check(self.cost in ("last", "all"), "plan.cost", "must be 'last' or 'all'")
@@ -286,10 +307,16 @@ class RunConfig:
     """Evaluation protocol."""
 
     def __post_init__(self) -> None:
-        _check(self.model.frameskip == self.data.frameskip, "model.frameskip",
-               f"must equal data.frameskip={self.data.frameskip}")
-        _check(self.model.history < self.data.num_frames, "model.history",
-               f"must be < data.num_frames={self.data.num_frames} (history frames predict the next)")
+        _check(
+            self.model.frameskip == self.data.frameskip,
+            "model.frameskip",
+            f"must equal data.frameskip={self.data.frameskip}",
+        )
+        _check(
+            self.model.history < self.data.num_frames,
+            "model.history",
+            f"must be < data.num_frames={self.data.num_frames} (history frames predict the next)",
+        )
 
     # ----------------------------------------------------------------------------- (de)serialise
     def to_dict(self) -> dict[str, Any]:

@@ -50,12 +50,24 @@ def run_pipeline(
         log.info("[1/3] dataset %s exists; reusing it", data)
         collect_s = 0.0
     else:
-        log.info("[1/3] collecting %d %s episodes (%s policy) -> %s", cfg.collect.episodes,
-                 cfg.env, cfg.collect.policy, data)
+        log.info(
+            "[1/3] collecting %d %s episodes (%s policy) -> %s",
+            cfg.collect.episodes,
+            cfg.env,
+            cfg.collect.policy,
+            data,
+        )
         t = time.perf_counter()
-        collect(cfg.env, data, episodes=cfg.collect.episodes, image_size=cfg.model.image_size,
-                policy=cfg.collect.policy, seed=cfg.collect.seed, workers=cfg.collect.workers,
-                progress=tty)
+        collect(
+            cfg.env,
+            data,
+            episodes=cfg.collect.episodes,
+            image_size=cfg.model.image_size,
+            policy=cfg.collect.policy,
+            seed=cfg.collect.seed,
+            workers=cfg.collect.workers,
+            progress=tty,
+        )
         collect_s = time.perf_counter() - t
     print(dataset_summary(data), flush=True)
 

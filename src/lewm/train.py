@@ -31,7 +31,6 @@ from lewm.data.clips import ClipDataset
 from lewm.data.store import EpisodeStore
 from lewm.losses import prediction_loss, sigreg
 from lewm.model import LeWM
-from lewm.model.lewm import predict_windows
 from lewm.runtime import autocast, derive_seed, generator, resolve_device
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def objective(
     if cfg.train.pred_windows == "single":
         pred, target = model.predict(emb[:, :n], act[:, :n]), emb[:, 1 : n + 1]
     else:
-        pred, target = predict_windows(model, emb, act, n)
+        pred, target = model.predict_windows(emb, act, n)
     pred_loss = prediction_loss(pred.float(), target.float())
     # SIGReg per time step over the batch: Z is (T, B, D).
     sig = sigreg(
@@ -98,8 +97,12 @@ def open_datasets(cfg: RunConfig) -> tuple[EpisodeStore, ClipDataset, ClipDatase
     if meta.image_size != cfg.model.image_size:
         problems.append(f"image_size {meta.image_size} vs model.image_size={cfg.model.image_size}")
     if problems:
-        raise ValueError(f"dataset {cfg.data.path} does not match the config: " + "; ".join(problems))
-    kw = dict(num_frames=cfg.data.num_frames, frameskip=cfg.data.frameskip, stride=cfg.data.clip_stride)
+        raise ValueError(
+            f"dataset {cfg.data.path} does not match the config: " + "; ".join(problems)
+        )
+    kw = dict(
+        num_frames=cfg.data.num_frames, frameskip=cfg.data.frameskip, stride=cfg.data.clip_stride
+    )
     train_ds = ClipDataset(store, "train", **kw)
     if len(train_ds) < cfg.train.batch_size:
         raise ValueError(
@@ -119,7 +122,9 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def validate(model: LeWM, ds: ClipDataset, cfg: RunConfig, device: torch.device) -> dict[str, float]:
+def validate(
+    model: LeWM, ds: ClipDataset, cfg: RunConfig, device: torch.device
+) -> dict[str, float]:
     """Mean loss terms over a fixed set of validation batches (same batches every call)."""
     model.eval()
     b = min(cfg.train.batch_size, len(ds))
@@ -129,7 +134,9 @@ def validate(model: LeWM, ds: ClipDataset, cfg: RunConfig, device: torch.device)
     for i in range(min(cfg.train.val_batches, max(1, len(ds) // b))):
         pixels, blocks = _to_device(ds.get_batch(order[i * b : (i + 1) * b].numpy()), device)
         with autocast(device, cfg.train.precision):
-            terms = objective(model, pixels, blocks, cfg, generator(device, cfg.train.seed, "val", i))
+            terms = objective(
+                model, pixels, blocks, cfg, generator(device, cfg.train.seed, "val", i)
+            )
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v)
         n += 1
@@ -137,7 +144,9 @@ def validate(model: LeWM, ds: ClipDataset, cfg: RunConfig, device: torch.device)
     return {f"val_{k}": v / n for k, v in sums.items()}
 
 
-def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True
+) -> TrainResult:
     """Train LeWM on ``cfg.data.path`` into ``run_dir`` (see module docstring for resume)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -175,12 +184,20 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
     }
 
     def checkpoint(at_step: int) -> None:
-        save_checkpoint(run_dir, model, cfg, at_step, extra_meta,
-                        {"optimizer": opt.state_dict(), "step": at_step})
+        save_checkpoint(
+            run_dir,
+            model,
+            cfg,
+            at_step,
+            extra_meta,
+            {"optimizer": opt.state_dict(), "step": at_step},
+        )
 
     tb = _tensorboard(run_dir) if tc.tensorboard else None
     metrics_file = (run_dir / "metrics.jsonl").open("a")
-    bar = tqdm(total=total_steps, initial=step, desc="train", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=total_steps, initial=step, desc="train", disable=not progress, dynamic_ncols=True
+    )
     perm_epoch, perm = -1, None
     t_start = time.monotonic()
     t_log, clips_since = time.monotonic(), 0
@@ -191,7 +208,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
             # ------------------------------------------------------------------- batch for `step`
             epoch, i = divmod(step, steps_per_epoch)
             if epoch != perm_epoch:
-                perm = torch.randperm(len(train_ds), generator=generator("cpu", tc.seed, "epoch", epoch))
+                perm = torch.randperm(
+                    len(train_ds), generator=generator("cpu", tc.seed, "epoch", epoch)
+                )
                 perm_epoch = epoch
             idx = perm[i * tc.batch_size : (i + 1) * tc.batch_size].numpy()
             pixels, blocks = _to_device(train_ds.get_batch(idx), device)
@@ -202,7 +221,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
             for group in opt.param_groups:
                 group["lr"] = lr
             with autocast(device, tc.precision):
-                terms = objective(model, pixels, blocks, cfg, generator(device, tc.seed, "sigreg", step))
+                terms = objective(
+                    model, pixels, blocks, cfg, generator(device, tc.seed, "sigreg", step)
+                )
             if not torch.isfinite(terms["loss"]):
                 raise TrainingDiverged(
                     f"non-finite loss at step {step} (pred {float(terms['pred_loss']):.4g}, "
@@ -221,8 +242,12 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
             if step % tc.log_every == 0 or step == total_steps:
                 now = time.monotonic()
                 last = {k: float(v) for k, v in terms.items()}
-                last.update(lr=lr, grad_norm=float(gnorm), epoch=step / steps_per_epoch,
-                            clips_per_s=clips_since / max(now - t_log, 1e-9))
+                last.update(
+                    lr=lr,
+                    grad_norm=float(gnorm),
+                    epoch=step / steps_per_epoch,
+                    clips_per_s=clips_since / max(now - t_log, 1e-9),
+                )
                 t_log, clips_since = now, 0
                 _write_metrics(metrics_file, tb, step, last)
                 bar.set_postfix(pred=f"{last['pred_loss']:.4f}", sig=f"{last['sigreg']:.3f}")

@@ -132,7 +132,9 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         shape = self.action_space.shape
         if a.shape != shape:
-            raise ValueError(f"{type(self).__name__}: action must have shape {shape}, got {a.shape}")
+            raise ValueError(
+                f"{type(self).__name__}: action must have shape {shape}, got {a.shape}"
+            )
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{type(self).__name__}: action has non-finite entries: {a}")
         return np.clip(a, self.action_space.low, self.action_space.high)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from lewm.checkpoint import load_checkpoint, load_state_strict
 from lewm.config import RunConfig
@@ -26,7 +27,7 @@ from lewm.data.store import EpisodeStore
 from lewm.envs import make
 from lewm.evaluation.planner import LatentPlanner
 from lewm.model import LeWM
-from lewm.planning.mpc import blocks_to_env_actions, run_mpc
+from lewm.planning.mpc import run_mpc
 from lewm.runtime import generator, resolve_device
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ class Pair:
     goal: int
 
 
-def sample_pairs(store: EpisodeStore, protocol: str, n: int, goal_offset: int, seed: int) -> list[Pair]:
+def sample_pairs(
+    store: EpisodeStore, protocol: str, n: int, goal_offset: int, seed: int
+) -> list[Pair]:
     """``n`` pairs from the test episodes ('heldout') or the training episodes ('paper')."""
     split = "test" if protocol == "heldout" else "train"
     eps = np.asarray(store.episodes(split))
@@ -77,7 +80,9 @@ def _setup_envs(cfg: RunConfig, store: EpisodeStore, pairs: list[Pair]):
     return envs, np.stack(goal_frames), solved
 
 
-def random_policy_success(cfg: RunConfig, store: EpisodeStore, pairs: list[Pair], seed: int) -> float:
+def random_policy_success(
+    cfg: RunConfig, store: EpisodeStore, pairs: list[Pair], seed: int
+) -> float:
     """Success rate of uniform random actions on the same pairs and budget (the floor)."""
     envs, _, _ = _setup_envs(cfg, store, pairs)
     rng = np.random.default_rng(seed)
@@ -109,38 +114,51 @@ def evaluate(
     solve_times: list[float] = []
     t_all = time.perf_counter()
     for seed in cfg.eval.seeds:
-        pairs = sample_pairs(store, cfg.eval.protocol, cfg.eval.episodes, cfg.eval.goal_offset, seed)
+        pairs = sample_pairs(
+            store, cfg.eval.protocol, cfg.eval.episodes, cfg.eval.goal_offset, seed
+        )
         envs, goal_frames, solved = _setup_envs(cfg, store, pairs)
-        planner = LatentPlanner(model, cfg.plan, device, generator(device, cfg.plan.seed, "eval", seed))
+        planner = LatentPlanner(
+            model, cfg.plan, device, generator(device, cfg.plan.seed, "eval", seed)
+        )
         goal_emb = planner.encode(goal_frames)
-        bounds = (envs[0].action_space.low, envs[0].action_space.high)
-        index = {id(env): i for i, env in enumerate(envs)}
+        rounds = -(-cfg.eval.eval_budget // (cfg.data.frameskip * cfg.plan.receding_horizon))
+        bar = tqdm(total=rounds, desc=f"eval seed {seed}", disable=not progress, leave=False)
 
-        def plan_fn(obs, init_mean, active, _goal=goal_emb, _planner=planner):
-            plan = _planner.plan(obs, _goal[active], init_mean)
-            return plan, blocks_to_env_actions(
-                plan, cfg.data.frameskip, model.cfg.action_dim, action_mean, action_std, bounds
-            )
+        def plan_fn(obs, init_mean, active, _goal=goal_emb, _planner=planner, _bar=bar):
+            plan = _planner.plan(obs, _goal[torch.as_tensor(active)], init_mean)
+            _bar.update(1)
+            _bar.set_postfix(active=len(active))
+            return plan
 
         t0 = time.perf_counter()
         outcome = run_mpc(
-            envs, plan_fn, frameskip=cfg.data.frameskip,
-            receding_horizon=cfg.plan.receding_horizon, budget=cfg.eval.eval_budget,
-            record_frames=video_dir is not None, progress=progress, desc=f"eval seed {seed}",
+            envs,
+            plan_fn,
+            frameskip=cfg.data.frameskip,
+            receding_horizon=cfg.plan.receding_horizon,
+            budget=cfg.eval.eval_budget,
+            action_mean=action_mean,
+            action_std=action_std,
+            action_low=envs[0].action_space.low,
+            action_high=envs[0].action_space.high,
+            record_frames=video_dir is not None,
         )
         seconds = time.perf_counter() - t0
-        del index
+        bar.close()
         success = float(np.mean([r.success for r in outcome]))
         steps = int(sum(r.steps for r in outcome))
-        per_seed.append({
-            "seed": seed,
-            "success": success,
-            "random_success": random_policy_success(cfg, store, pairs, seed),
-            "solved_at_start": float(np.mean(solved)),
-            "seconds": seconds,
-            "env_steps": steps,
-            "pairs": [[p.episode, p.start, p.goal] for p in pairs],
-        })
+        per_seed.append(
+            {
+                "seed": seed,
+                "success": success,
+                "random_success": random_policy_success(cfg, store, pairs, seed),
+                "solved_at_start": float(np.mean(solved)),
+                "seconds": seconds,
+                "env_steps": steps,
+                "pairs": [[p.episode, p.start, p.goal] for p in pairs],
+            }
+        )
         solve_times += planner.solve_seconds
         if video_dir is not None:
             from lewm.evaluation.video import write_episode_videos
@@ -148,8 +166,12 @@ def evaluate(
             write_episode_videos(Path(video_dir) / f"seed{seed}", outcome, goal_frames)
         for env in envs:
             env.close()
-        log.info("seed %d: success %.1f%% (random %.1f%%)", seed, 100 * success,
-                 100 * per_seed[-1]["random_success"])
+        log.info(
+            "seed %d: success %.1f%% (random %.1f%%)",
+            seed,
+            100 * success,
+            100 * per_seed[-1]["random_success"],
+        )
     return summarize(per_seed, solve_times, time.perf_counter() - t_all, cfg)
 
 
@@ -159,10 +181,14 @@ def confidence_interval(values: list[float]) -> float:
         return 0.0
     from scipy import stats
 
-    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+    return float(
+        stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    )
 
 
-def summarize(per_seed: list[dict], solve_times: list[float], seconds: float, cfg: RunConfig) -> dict:
+def summarize(
+    per_seed: list[dict], solve_times: list[float], seconds: float, cfg: RunConfig
+) -> dict:
     succ = [s["success"] for s in per_seed]
     rand = [s["random_success"] for s in per_seed]
     steps = sum(s["env_steps"] for s in per_seed)
