@@ -18,7 +18,9 @@ diagonal moves just as reachable as axis-aligned ones.
 Collision: walls are rigid; the disc never overlaps a wall. A move is split into sub-steps of at
 most 2 px (less than the wall thickness, so nothing tunnels), each resolved per axis: an axis
 whose move would overlap a wall advances only up to contact (bisection), while the other axis
-still moves — so the agent slides along walls and around the door's corners.
+still moves — so the agent slides along walls and around the door's corners. Positions are kept
+at float32 precision (rounded towards the free side), so `set_state(get_state())` replays the
+dynamics bit for bit.
 """
 
 from __future__ import annotations
@@ -51,8 +53,6 @@ ROOM_X = {
 }
 _MAX_SUBSTEP = 2.0
 _BISECT_ITERS = 12
-# Penetration tolerance (px^2) so float32 rounding of a contact position is not a collision.
-_EPS = 1e-3
 
 WHITE, BLACK, RED, GREEN = (255, 255, 255), (0, 0, 0), (255, 0, 0), (0, 200, 0)
 
@@ -134,7 +134,7 @@ class TwoRoomEnv(LeWMEnv):
             door_y = float(rng.uniform(*DOOR_Y_RANGE))
         else:
             door_y = DOOR_Y
-        self._door_y = door_y
+        self._door_y = float(np.float32(door_y))  # the state is float32
         agent = self._option_pos(opts, "agent_pos")
         if agent is None:
             agent = self._sample_in_room(int(rng.integers(2)))
@@ -146,7 +146,7 @@ class TwoRoomEnv(LeWMEnv):
             cand = self._sample_in_room(room)
             if np.hypot(*(cand - agent)) >= 2 * SUCCESS_RADIUS:
                 target = cand
-        self._agent, self._target = _f32(agent), _f32(target)
+        self._agent, self._target = agent, target
         self._steps = 0
         self._goal_state = None
         self._reset_colors()
@@ -155,7 +155,7 @@ class TwoRoomEnv(LeWMEnv):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Move the agent by 5 px x clip(action, -1, 1) per axis, stopping at walls."""
         a = self._validated_action(action)
-        self._agent = _f32(self._move(self._agent, SPEED * a))
+        self._agent = self._settle(self._agent, self._move(self._agent, SPEED * a))
         self._steps += 1
         info = self._info()
         truncated = self._steps >= self.max_episode_steps
@@ -172,7 +172,12 @@ class TwoRoomEnv(LeWMEnv):
 
     def set_state(self, state: np.ndarray) -> None:
         s = self._validated_state(state, "state").astype(np.float64)
-        self._agent, self._target, self._door_y = s[0:2].copy(), s[2:4].copy(), float(s[4])
+        door_y, agent = float(s[4]), s[0:2].copy()
+        saved, self._door_y = self._door_y, door_y
+        if self._collides(agent[0], agent[1]):
+            self._door_y = saved
+            raise ValueError(f"set_state: the agent at {agent.tolist()} overlaps a wall ({s=})")
+        self._agent, self._target = agent, s[2:4].copy()
 
     def proprio(self) -> np.ndarray:
         """Agent position (x, y), float32 (2,)."""
@@ -217,9 +222,9 @@ class TwoRoomEnv(LeWMEnv):
             raise ValueError(f"teleport: unknown object {obj!r}; valid: ['agent', 'target']")
         pos = self._option_pos({obj: position}, obj)
         if obj == "agent":
-            self._agent = _f32(pos)
+            self._agent = pos
         else:
-            self._target = _f32(pos)
+            self._target = pos
 
     # ---------------------------------------------------------------------------- physics
     def is_free(self, x: float, y: float) -> bool:
@@ -227,8 +232,7 @@ class TwoRoomEnv(LeWMEnv):
         return not self._collides(float(x), float(y))
 
     def _collides(self, x: float, y: float) -> bool:
-        tol = 1e-4
-        if x < _LO - tol or x > _HI + tol or y < _LO - tol or y > _HI + tol:
+        if x < _LO or x > _HI or y < _LO or y > _HI:
             return True
         dx = max(WALL_X - WALL_HALF - x, 0.0, x - (WALL_X + WALL_HALF))
         if dx >= AGENT_RADIUS:
@@ -236,7 +240,7 @@ class TwoRoomEnv(LeWMEnv):
         # Nearest point of the two wall segments: above the door (y <= lo) or below (y >= hi).
         lo, hi = self._door_y - DOOR_HALF, self._door_y + DOOR_HALF
         dy = 0.0 if (y <= lo or y >= hi) else min(y - lo, hi - y)
-        return dx * dx + dy * dy < AGENT_RADIUS * AGENT_RADIUS - _EPS
+        return dx * dx + dy * dy < AGENT_RADIUS * AGENT_RADIUS
 
     def _move(self, pos: np.ndarray, delta: np.ndarray) -> np.ndarray:
         x, y = float(pos[0]), float(pos[1])
@@ -249,6 +253,16 @@ class TwoRoomEnv(LeWMEnv):
             if sy:
                 y = self._advance(x, y, sy, 1)
         return np.array([x, y])
+
+    def _settle(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Round `end` to float32 (so states round-trip exactly) without entering a wall: if the
+        rounding overlaps one, step one float32 ulp at a time towards the free `start`."""
+        p, toward = np.asarray(end, np.float32), np.asarray(start, np.float32)
+        for _ in range(16):
+            if not self._collides(float(p[0]), float(p[1])):
+                return p.astype(np.float64)
+            p = np.nextafter(p, toward)
+        return toward.astype(np.float64)
 
     def _advance(self, x: float, y: float, d: float, axis: int) -> float:
         """New coordinate along `axis` after moving by `d`, stopped at first contact."""
@@ -272,12 +286,13 @@ class TwoRoomEnv(LeWMEnv):
     def _sample_in_room(self, room: int) -> np.ndarray:
         x = self.np_random.uniform(*ROOM_X[room])
         y = self.np_random.uniform(_LO, _HI)
-        return np.array([x, y])
+        return np.array([x, y], dtype=np.float32).astype(np.float64)
 
     def _option_pos(self, opts: dict[str, Any], key: str) -> np.ndarray | None:
         if key not in opts:
             return None
-        p = np.asarray(opts[key], dtype=np.float64).reshape(-1)
+        # Rounded to float32 first: the stored state is float32 and must be free itself.
+        p = np.asarray(opts[key], dtype=np.float32).reshape(-1).astype(np.float64)
         if p.shape != (2,) or not np.all(np.isfinite(p)):
             raise ValueError(f"{key} must be 2 finite numbers (x, y), got {opts[key]!r}")
         if self._collides(float(p[0]), float(p[1])):
@@ -322,8 +337,3 @@ class TwoRoomEnv(LeWMEnv):
         dy = np.arange(r0, r1) + 0.5 - cy
         mask = dy[:, None] ** 2 + dx[None, :] ** 2 <= r * r
         img[r0:r1, c0:c1][mask] = rgb
-
-
-def _f32(p: np.ndarray) -> np.ndarray:
-    """Round a position to float32 precision so `get_state`/`set_state` round-trip exactly."""
-    return np.asarray(p, dtype=np.float32).astype(np.float64)

@@ -35,7 +35,7 @@ class ExpertPolicy:
         repeat_prob: float = 0.2,
         max_repeat: int = 3,
         approach_offset: float = 22.0,
-        door_tol: float = 4.0,
+        door_tol: float = 6.0,
     ) -> None:
         if noise_std < 0 or not 0 <= repeat_prob <= 1 or max_repeat < 1:
             raise ValueError(
