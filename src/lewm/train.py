@@ -241,7 +241,7 @@ def train(
             # ------------------------------------------------------------- logging / checkpoints
             if step % tc.log_every == 0 or step == total_steps:
                 now = time.monotonic()
-                last = {k: float(v) for k, v in terms.items()}
+                last = {k: float(v.detach()) for k, v in terms.items()}
                 last.update(
                     lr=lr,
                     grad_norm=float(gnorm),

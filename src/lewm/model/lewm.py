@@ -26,7 +26,11 @@ def build_encoder(cfg: ModelConfig) -> nn.Module:
     """Frame encoder from the config: float (B, 3, H, W) normalised -> (B, enc_width)."""
     if cfg.encoder == "vit":
         return ViT(
-            cfg.image_size, cfg.patch_size, cfg.enc_width, cfg.enc_depth, cfg.enc_heads,
+            cfg.image_size,
+            cfg.patch_size,
+            cfg.enc_width,
+            cfg.enc_depth,
+            cfg.enc_heads,
             cfg.enc_mlp_ratio,
         )
     if cfg.encoder == "cnn":
@@ -65,7 +69,12 @@ class LeWM(nn.Module):
             cfg.action_block_dim, d, cfg.action_small_dim, cfg.action_mlp_ratio
         )
         self.predictor = Predictor(
-            d, cfg.history, cfg.pred_depth, cfg.pred_heads, cfg.pred_head_dim, cfg.pred_mlp,
+            d,
+            cfg.history,
+            cfg.pred_depth,
+            cfg.pred_heads,
+            cfg.pred_head_dim,
+            cfg.pred_mlp,
             cfg.pred_dropout,
         )
         self.pred_proj = Projector(d, cfg.proj_hidden, d)

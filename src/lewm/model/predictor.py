@@ -12,8 +12,8 @@ Block layout (matches the reference module-for-module, so the released parameter
 where LN0 is a non-affine LayerNorm, and Attn / MLP each open with their own affine LayerNorm (the
 reference's sub-modules do; kept for parity: 4 x 192 parameters per block). Attn is causal
 multi-head attention with ``heads * head_dim`` inner width (qkv without bias), MLP is
-``Linear -> GELU -> Dropout -> Linear -> Dropout``. Because the gates start at zero every block is the
-identity at initialisation: the predictor starts action-blind and learns conditioning gradually.
+``Linear -> GELU -> Dropout -> Linear -> Dropout``. Because the gates start at zero every block is
+the identity at initialisation: the predictor starts action-blind and learns conditioning gradually.
 A learned positional embedding of length N is added first; a final LayerNorm closes the stack.
 """
 
@@ -113,7 +113,7 @@ class Predictor(nn.Module):
     ) -> None:
         super().__init__()
         self.history = history
-        # Reference init: standard normal (unit scale, like the SIGReg-shaped latents it is added to).
+        # Reference init: standard normal, the scale of the SIGReg-shaped latents it is added to.
         self.pos_embed = nn.Parameter(torch.randn(1, history, dim))
         self.blocks = nn.ModuleList(
             AdaLNZeroBlock(dim, heads, head_dim, mlp, dropout) for _ in range(depth)
