@@ -11,7 +11,7 @@ column concatenated over all episodes (first axis N = total steps):
     ep_idx    int64   (N,)           episode index of the row (reference name; alias episode_idx)
     step_idx  int64   (N,)           step index of the row inside its episode
     ep_len    int32   (E,)           episode lengths (frames)
-    ep_offset int64   (E,)           first row of each episode; ep_offset[i+1] = ep_offset[i] + ep_len[i]
+    ep_offset int64   (E,)           first row of each episode (running sum of ep_len)
 
 The reference reader treats *every* other root dataset as a per-step column, so our extra
 information lives in root attributes only: `lewm_meta` (a JSON string, :class:`DatasetMeta`)
@@ -118,8 +118,14 @@ class DatasetMeta:
         if unknown:
             logger.warning("%s: ignoring unknown metadata fields %s", path, unknown)
         kwargs = {k: v for k, v in raw.items() if k in known}
-        for k in ("action_low", "action_high", "action_mean", "action_std", "state_names",
-                  "split_fractions"):
+        for k in (
+            "action_low",
+            "action_high",
+            "action_mean",
+            "action_std",
+            "state_names",
+            "split_fractions",
+        ):
             if k in kwargs:
                 kwargs[k] = tuple(kwargs[k])
         return cls(**kwargs)
@@ -137,7 +143,9 @@ def make_split(
     least one each when E >= 3 (evaluation needs held-out episodes), the rest is train.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1):
-        raise ValueError(f"split fractions must be 3 non-negative numbers summing to 1: {fractions}")
+        raise ValueError(
+            f"split fractions must be 3 non-negative numbers summing to 1: {fractions}"
+        )
     codes = np.zeros(num_episodes, dtype=np.uint8)
     if num_episodes == 0:
         return codes

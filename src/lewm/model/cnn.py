@@ -2,9 +2,11 @@
 
 ``depth`` stages, each ``Conv3x3(stride s) -> GroupNorm -> GELU -> Conv3x3 -> GroupNorm -> GELU``.
 Stage i has ``min(base_width * 2**i, max_width)`` channels and stride 2 while the feature map is
-larger than 4x4 (stride 1 afterwards, so a deep CNN never shrinks the map to nothing). Then global
-average pooling and ``Linear(channels -> out_width)``. At 64 px with depth 4 the map goes
-64 -> 32 -> 16 -> 8 -> 4 with 32/64/128/256 channels (about 1.2M parameters).
+larger than 4x4 (stride 1 afterwards, so a deep CNN never shrinks the map to nothing). Then the
+final map is **flattened** (not average-pooled) into ``Linear(channels * h * w -> out_width)``:
+global average pooling throws away *where* things are, and where the agent is is exactly what
+the world model must encode (a pooled CNN can only recover position from padding artefacts).
+At 64 px with depth 4 the map goes 64 -> 32 -> 16 -> 8 -> 4 with 32/64/128/256 channels.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class CNNEncoder(nn.Module):
     """Strided-conv encoder returning one feature vector per image.
 
     Args:
-        image_size: square input side (used only to plan the strides).
+        image_size: square input side (plans the strides and the flattened head size).
         out_width: output feature width (``enc_width``).
         depth: number of stages.
         base_width: channels of the first stage. max_width: channel cap.
@@ -55,9 +57,9 @@ class CNNEncoder(nn.Module):
             ]
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(c_in, out_width)
+        self.head = nn.Linear(c_in * size * size, out_width)
         self.width = out_width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x float (B, C, H, W), already normalised -> (B, out_width)."""
-        return self.head(self.features(x).mean(dim=(-2, -1)))
+        return self.head(self.features(x).flatten(1))
