@@ -18,8 +18,10 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return (f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads); python {platform.python_version()}")
+    return (
+        f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); python {platform.python_version()}"
+    )
 
 
 def table(headers: list[str], rows: list[list]) -> str:

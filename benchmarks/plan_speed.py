@@ -50,8 +50,12 @@ def solve_time(model: LeWM, batch: int, iterations: int, precision: str) -> floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=30)
-    ap.add_argument("--max-seconds", type=float, default=60.0,
-                    help="time a probe of 2 iterations first; extrapolate if 30 would exceed this")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="time a probe of 2 iterations first; extrapolate if 30 would exceed this",
+    )
     ap.add_argument("--presets", default="tworoom-cpu,tworoom-paper")
     ap.add_argument("--batches", default="1,50")
     args = ap.parse_args()

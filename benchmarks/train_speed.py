@@ -57,8 +57,16 @@ def main() -> None:
         params = LeWM(cfg.model).param_counts()["total"]
         for precision in ("fp32", "bf16"):
             s = time_steps(cfg, args.batch, args.steps, precision)
-            rows.append([name, f"{params / 1e6:.2f}M", cfg.data.num_frames, precision,
-                         f"{1000 * s:.0f}", f"{args.batch / s:.1f}"])
+            rows.append(
+                [
+                    name,
+                    f"{params / 1e6:.2f}M",
+                    cfg.data.num_frames,
+                    precision,
+                    f"{1000 * s:.0f}",
+                    f"{args.batch / s:.1f}",
+                ]
+            )
             print(f"  {name} {precision}: {1000 * s:.0f} ms/step", file=sys.stderr)
     print(f"machine: {machine()}")
     print(f"batch {args.batch} clips, mean of {args.steps} steps after 1 warm-up step")

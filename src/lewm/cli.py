@@ -25,8 +25,24 @@ def _add_collect(sub) -> None:
     )
     p.add_argument("--out", required=True, help="output .h5 path")
     p.add_argument("--seed", type=int, default=0, help="collection seed (default 0)")
+    p.add_argument(
+        "--episode-offset",
+        type=int,
+        default=0,
+        help="first episode of this shard in the seed's episode sequence: shard j of n-episode "
+        "shards uses j*n; join shards with `lewm merge` (default 0)",
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted collection")
+
+
+def _add_merge(sub) -> None:
+    p = sub.add_parser(
+        "merge", help="join episode files collected as shards into one file (new split + stats)"
+    )
+    p.add_argument("shards", nargs="+", help="episode files written by `lewm collect`")
+    p.add_argument("--out", required=True, help="output .h5 path")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _add_train(sub) -> None:
@@ -72,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", required=True)
     _add_collect(sub)
+    _add_merge(sub)
     p = sub.add_parser("info", help="print a dataset's summary")
     p.add_argument("path", help="HDF5 dataset")
     _add_train(sub)
@@ -91,10 +108,20 @@ def cmd_collect(args) -> int:
         image_size=args.image_size,
         policy=args.policy,
         seed=args.seed,
+        episode_offset=args.episode_offset,
         workers=args.workers,
         resume=args.resume,
         progress=sys.stderr.isatty(),
     )
+    print(summarize(args.out))
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from lewm.data.merge import merge
+    from lewm.data.store import summarize
+
+    merge(args.shards, args.out, overwrite=args.overwrite)
     print(summarize(args.out))
     return 0
 
@@ -108,6 +135,7 @@ def cmd_info(args) -> int:
 
 def cmd_train(args) -> int:
     from lewm.config import RunConfig
+    from lewm.distributed import process_group, rank
     from lewm.train import train
 
     if args.resume and args.run_dir is None:
@@ -117,8 +145,11 @@ def cmd_train(args) -> int:
         cfg = RunConfig.load(run_dir / "config.json", args.overrides)
     else:
         cfg = RunConfig.load(args.config, args.overrides)
-    res = train(cfg, run_dir, resume=args.resume, progress=sys.stderr.isatty())
-    print(f"trained {res.step} steps in {res.seconds / 60:.1f} min -> {res.run_dir}")
+    # Under torchrun (WORLD_SIZE > 1): join the process group for DDP (lewm.distributed).
+    with process_group(cfg.train.device):
+        res = train(cfg, run_dir, resume=args.resume, progress=sys.stderr.isatty())
+        if rank() == 0:
+            print(f"trained {res.step} steps in {res.seconds / 60:.1f} min -> {res.run_dir}")
     return 0
 
 
@@ -158,9 +189,22 @@ def cmd_pipeline(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Overrides may also follow options (`lewm eval RUN --seeds 0 plan.iterations=30`), which
+    # argparse alone would reject once the positionals are consumed.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1  # started by torchrun
+    if launched and args.verb != "train":
+        print(f"lewm {args.verb}: only `lewm train` runs under torchrun", file=sys.stderr)
+        return 2
+    quiet = launched and int(os.environ.get("RANK", "0")) != 0  # log from rank 0 only
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -168,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     handler = {
         "collect": cmd_collect,
+        "merge": cmd_merge,
         "info": cmd_info,
         "train": cmd_train,
         "eval": cmd_eval,

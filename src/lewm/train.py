@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,20 @@ from lewm.checkpoint import (
 from lewm.config import RunConfig
 from lewm.data.clips import ClipDataset
 from lewm.data.store import EpisodeStore
-from lewm.losses import prediction_loss, sigreg
+from lewm.distributed import (
+    all_reduce_mean,
+    any_rank,
+    barrier,
+    convert_batchnorm,
+    local_device,
+    mean_across,
+    rank,
+    world_size,
+    wrap_ddp,
+)
+from lewm.losses import ReduceMean, prediction_loss, sigreg
 from lewm.model import LeWM
-from lewm.runtime import autocast, derive_seed, generator, resolve_device
+from lewm.runtime import autocast, derive_seed, generator
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +58,26 @@ class TrainResult:
     step: int
     seconds: float
     last_metrics: dict[str, float]
+    model: LeWM | None = None
+    """The trained (unwrapped) model, on this process's device."""
 
 
 def objective(
-    model: LeWM, pixels: torch.Tensor, blocks: torch.Tensor, cfg: RunConfig, gen: torch.Generator
+    model: LeWM,
+    pixels: torch.Tensor,
+    blocks: torch.Tensor,
+    cfg: RunConfig,
+    gen: torch.Generator,
+    reduce_mean: ReduceMean | None = None,
+    global_batch: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """``L = L_pred + λ·SIGReg(Z)`` on one batch of clips (SPEC §2).
 
     pixels: uint8 (B,T,H,W,3); blocks: (B,T,K) z-scored action blocks. All T frames are encoded
     with gradients on both context and target side (no stop-gradient, no EMA). 'single' windows:
     frames 0..N-1 predict 1..N (teacher forcing); 'sliding': every N-window of the clip does.
-    Returns loss, pred_loss, sigreg (scalars).
+    Returns loss, pred_loss, sigreg (scalars). Data parallel: ``reduce_mean``/``global_batch``
+    make SIGReg the global-batch statistic (see :mod:`lewm.distributed`).
     """
     n = cfg.model.history
     emb = model.encode(pixels)  # (B,T,D)
@@ -72,6 +93,8 @@ def objective(
         generator=gen,
         num_projections=cfg.train.sigreg_projections,
         num_knots=cfg.train.sigreg_knots,
+        reduce_mean=reduce_mean,
+        global_batch=global_batch,
     )
     loss = pred_loss + cfg.train.sigreg_lambda * sig
     return {"loss": loss, "pred_loss": pred_loss, "sigreg": sig}
@@ -151,7 +174,14 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tc = cfg.train
-    device = resolve_device(tc.device)
+    device = local_device(tc.device)  # this rank's device under torchrun (lewm.distributed)
+    rank_, world = rank(), world_size()
+    if tc.batch_size % world:
+        raise ValueError(
+            f"train.batch_size={tc.batch_size} (the global batch) must be divisible by the "
+            f"number of processes ({world})"
+        )
+    local_batch = tc.batch_size // world
     if tc.threads:
         torch.set_num_threads(tc.threads)
     store, train_ds, val_ds = open_datasets(cfg)
@@ -159,6 +189,8 @@ def train(
     # ---------------------------------------------------------------- model, optimiser, schedule
     torch.manual_seed(tc.seed)
     model = LeWM(cfg.model).to(device)
+    if world > 1:  # projector BatchNorm over the global batch, like one device (lewm.distributed)
+        convert_batchnorm(model)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = len(train_ds) // tc.batch_size
     total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
@@ -174,7 +206,12 @@ def train(
         opt.load_state_dict(ts["optimizer"])
         step = int(ts["step"])
         log.info("resuming %s at step %d/%d", run_dir, step, total_steps)
-    cfg.save(run_dir / "config.json")
+    ddp = None
+    if world > 1:
+        fn = partial(objective, cfg=cfg, reduce_mean=all_reduce_mean, global_batch=tc.batch_size)
+        ddp = wrap_ddp(model, fn, device)
+    if rank_ == 0:
+        cfg.save(run_dir / "config.json")
     extra_meta = {
         "action_mean": store.action_mean.tolist(),
         "action_std": store.action_std.tolist(),
@@ -193,10 +230,15 @@ def train(
             {"optimizer": opt.state_dict(), "step": at_step},
         )
 
-    tb = _tensorboard(run_dir) if tc.tensorboard else None
-    metrics_file = (run_dir / "metrics.jsonl").open("a")
+    # Logging, progress, metrics and checkpoints from rank 0 only.
+    tb = _tensorboard(run_dir) if tc.tensorboard and rank_ == 0 else None
+    metrics_file = (run_dir / "metrics.jsonl").open("a") if rank_ == 0 else None
     bar = tqdm(
-        total=total_steps, initial=step, desc="train", disable=not progress, dynamic_ncols=True
+        total=total_steps,
+        initial=step,
+        desc="train",
+        disable=not progress or rank_ != 0,
+        dynamic_ncols=True,
     )
     perm_epoch, perm = -1, None
     t_start = time.monotonic()
@@ -213,18 +255,22 @@ def train(
                 )
                 perm_epoch = epoch
             idx = perm[i * tc.batch_size : (i + 1) * tc.batch_size].numpy()
-            pixels, blocks = _to_device(train_ds.get_batch(idx), device)
+            # This rank's disjoint slice of the global batch (all of it on one process).
+            local = idx[rank_ * local_batch : (rank_ + 1) * local_batch]
+            pixels, blocks = _to_device(train_ds.get_batch(local), device)
 
             # --------------------------------------------------------------------- one update
-            torch.manual_seed(derive_seed(tc.seed, "dropout", step))
+            torch.manual_seed(derive_seed(tc.seed, "dropout", step, *([rank_] if ddp else [])))
             lr = lr_at(step, cfg, total_steps)
             for group in opt.param_groups:
                 group["lr"] = lr
             with autocast(device, tc.precision):
-                terms = objective(
-                    model, pixels, blocks, cfg, generator(device, tc.seed, "sigreg", step)
-                )
-            if not torch.isfinite(terms["loss"]):
+                gen = generator(device, tc.seed, "sigreg", step)
+                if ddp is not None:
+                    terms = ddp(pixels, blocks, gen=gen)
+                else:
+                    terms = objective(model, pixels, blocks, cfg, gen)
+            if any_rank(not torch.isfinite(terms["loss"]), device):
                 raise TrainingDiverged(
                     f"non-finite loss at step {step} (pred {float(terms['pred_loss']):.4g}, "
                     f"sigreg {float(terms['sigreg']):.4g}); the last good checkpoint in "
@@ -241,7 +287,7 @@ def train(
             # ------------------------------------------------------------- logging / checkpoints
             if step % tc.log_every == 0 or step == total_steps:
                 now = time.monotonic()
-                last = {k: float(v.detach()) for k, v in terms.items()}
+                last = mean_across(terms)  # global-batch values (a collective)
                 last.update(
                     lr=lr,
                     grad_norm=float(gnorm),
@@ -249,22 +295,31 @@ def train(
                     clips_per_s=clips_since / max(now - t_log, 1e-9),
                 )
                 t_log, clips_since = now, 0
-                _write_metrics(metrics_file, tb, step, last)
+                if rank_ == 0:
+                    _write_metrics(metrics_file, tb, step, last)
                 bar.set_postfix(pred=f"{last['pred_loss']:.4f}", sig=f"{last['sigreg']:.3f}")
-            if val_ds is not None and (step % tc.val_every == 0 or step == total_steps):
+            if (
+                rank_ == 0
+                and val_ds is not None
+                and (step % tc.val_every == 0 or step == total_steps)
+            ):
                 _write_metrics(metrics_file, tb, step, validate(model, val_ds, cfg, device))
             out_of_time = tc.max_minutes and (time.monotonic() - t_start) > 60 * tc.max_minutes
+            out_of_time = bool(tc.max_minutes) and any_rank(out_of_time, device)
             if step % tc.ckpt_every == 0 or step == total_steps or out_of_time:
-                checkpoint(step)
+                if rank_ == 0:
+                    checkpoint(step)
+                barrier()  # the other ranks go on only once the checkpoint is complete
             if out_of_time:
                 log.info("train.max_minutes=%s reached at step %d; stopping", tc.max_minutes, step)
                 break
     finally:
         bar.close()
-        metrics_file.close()
+        if metrics_file is not None:
+            metrics_file.close()
         if tb is not None:
             tb.close()
-    return TrainResult(run_dir, step, time.monotonic() - t_start, last)
+    return TrainResult(run_dir, step, time.monotonic() - t_start, last, model)
 
 
 def _write_metrics(fh, tb, step: int, values: dict[str, float]) -> None:

@@ -17,6 +17,10 @@ extends it (old episodes are copied into the new file; the split is recomputed f
 Determinism. Episode i depends only on (seed, i): its env reset seed and policy generator come
 from `SeedSequence([seed, i, attempt])`, so the file is identical for any worker count and any
 interruption pattern.
+
+Sharding. `episode_offset=K` makes a file hold episodes K..K+N-1 of the seed's sequence (its
+`ep_idx` column says so), so shards collected anywhere with offsets 0, N, 2N, … and joined with
+`lewm merge` (`lewm.data.merge`) give exactly the file of one collection of all the episodes.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ def generate_episode(env: Any, params: dict[str, Any], index: int) -> dict[str, 
     low = np.asarray(env.action_space.low, dtype=np.float32)
     high = np.asarray(env.action_space.high, dtype=np.float32)
     limit = params["max_steps"] if params["max_steps"] is not None else np.inf
+    index += params.get("episode_offset", 0)  # position in the seed's sequence (sharding)
     for attempt in range(MAX_ATTEMPTS):
         env_seed, pol_seed = np.random.SeedSequence(
             [params["seed"], index, attempt]
@@ -251,6 +256,7 @@ def collect(
     frameskip: int = 5,
     overwrite: bool = False,
     env_kwargs: dict[str, Any] | None = None,
+    episode_offset: int = 0,
 ) -> Path:
     """Collect `episodes` episodes of `policy` in `env_name` into the episode file `out`.
 
@@ -270,13 +276,15 @@ def collect(
         frameskip: recorded in the metadata as the intended frameskip (informational).
         overwrite: delete an existing `out` / parts directory first.
         env_kwargs: extra env constructor arguments (e.g. {"randomize_door": True}).
+        episode_offset: the file holds episodes K..K+N-1 of the seed's sequence (a shard for
+            `lewm merge`; see the module docstring).
 
     Returns the path of the finished file.
     """
-    if episodes < 1 or workers < 1 or min_length < 0:
+    if episodes < 1 or workers < 1 or min_length < 0 or episode_offset < 0:
         raise ValueError(
-            f"need episodes >= 1, workers >= 1, min_length >= 0; got {episodes}, "
-            f"{workers}, {min_length}"
+            f"need episodes >= 1, workers >= 1, min_length >= 0, episode_offset >= 0; got "
+            f"{episodes}, {workers}, {min_length}, {episode_offset}"
         )
     out = Path(out)
     params = {
@@ -288,6 +296,8 @@ def collect(
         "min_length": int(min_length),
         "env_kwargs": dict(env_kwargs or {}),
     }
+    if episode_offset:  # recorded only when set, so files of unsharded collections are unchanged
+        params["episode_offset"] = int(episode_offset)
     # Build the env here first: a bad name or argument fails before any work starts.
     env = _make_env(params)
     meta = DatasetMeta(
