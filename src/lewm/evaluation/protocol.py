@@ -156,7 +156,11 @@ def evaluate(
                 "solved_at_start": float(np.mean(solved)),
                 "seconds": seconds,
                 "env_steps": steps,
-                "pairs": [[p.episode, p.start, p.goal] for p in pairs],
+                "episodes": [
+                {"episode": p.episode, "start": p.start, "goal": p.goal, "success": r.success,
+                 "steps": r.steps, "solves": r.num_solves}
+                for p, r in zip(pairs, outcome)
+            ],
             }
         )
         solve_times += planner.solve_seconds
