@@ -79,8 +79,43 @@ def _add_pipeline(sub) -> None:
     p.add_argument(
         "--episodes", type=int, default=None, help="episodes to collect (preset default)"
     )
-    p.add_argument("--workers", type=int, default=2, help="collection worker processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="collection worker processes (default: the preset's collect.workers)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.max_minutes=5")
+
+
+def _add_physics(sub) -> None:
+    """Verbs of SPEC §7 (physical understanding), each run on a trained run directory."""
+
+    def common(name: str, help_: str):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("run_dir", help="run directory with a checkpoint")
+        p.add_argument("--data", default=None, help="dataset path (default: the run's)")
+        p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+        p.add_argument("--device", default=None, help="torch device (default: auto)")
+        return p
+
+    p = common("probe", "linear and MLP probes of physical quantities -> RUN_DIR/probe.json")
+    p.add_argument("--max-episodes", type=int, default=300, help="episodes per split (300)")
+    p.add_argument("--stride", type=int, default=1, help="use every n-th frame (1)")
+    p.add_argument("--mlp-steps", type=int, default=500, help="MLP probe Adam steps (500)")
+    p = common("surprise", "violation-of-expectation test -> surprise.json / surprise.png")
+    p.add_argument("--trajectories", type=int, default=32, help="trajectories (32)")
+    p.add_argument("--step", type=int, default=10, help="latent frame of the perturbation (10)")
+    p.add_argument("--frames", type=int, default=None, help="latent frames (default step+8)")
+    p.add_argument("--policy", default=None, help="policy (default: the dataset's)")
+    p = common("straightness", "temporal straightening on test episodes -> straightness.json")
+    p.add_argument("--max-episodes", type=int, default=200, help="test episodes (200)")
+    p = common("imagine", "decoded open-loop rollout beside real frames -> imagine.png/.gif")
+    p.add_argument("--decoder-steps", type=int, default=1000, help="decoder training steps")
+    p.add_argument("--retrain", action="store_true", help="retrain decoder.safetensors")
+    p.add_argument("--episode", type=int, default=None, help="episode (default: a test one)")
+    p.add_argument("--frames", type=int, default=16, help="latent frames shown (16)")
+    p.add_argument("--context", type=int, default=1, help="real context frames (1)")
+    p = common("tsne", "t-SNE of embeddings coloured by the agent position -> tsne.png")
+    p.add_argument("--max-points", type=int, default=1000, help="frames embedded (1000)")
+    p.add_argument("--iterations", type=int, default=1000, help="t-SNE iterations (1000)")
+    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (30)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     _add_pipeline(sub)
+    _add_physics(sub)
     return parser
 
 
@@ -188,6 +224,108 @@ def cmd_pipeline(args) -> int:
     return 0
 
 
+def cmd_probe(args) -> int:
+    from lewm.evaluation.probe import format_probe_table, run_probe
+
+    res = run_probe(
+        args.run_dir,
+        args.data,
+        args.max_episodes,
+        args.stride,
+        mlp_steps=args.mlp_steps,
+        seed=args.seed,
+        device=args.device,
+        progress=sys.stderr.isatty(),
+    )
+    print(format_probe_table(res))
+    print(f"-> {Path(args.run_dir) / 'probe.json'}")
+    return 0
+
+
+def cmd_surprise(args) -> int:
+    from lewm.evaluation.surprise import format_surprise, run_surprise
+
+    res = run_surprise(
+        args.run_dir,
+        args.data,
+        args.trajectories,
+        args.step,
+        args.frames,
+        args.policy,
+        args.seed,
+        args.device,
+    )
+    print(format_surprise(res))
+    print(f"-> {Path(args.run_dir) / 'surprise.json'}, surprise.png")
+    return 0
+
+
+def cmd_straightness(args) -> int:
+    from lewm.evaluation.straightness import run_straightness
+
+    res = run_straightness(
+        args.run_dir,
+        args.data,
+        max_episodes=args.max_episodes,
+        seed=args.seed,
+        device=args.device,
+        progress=sys.stderr.isatty(),
+    )
+    print(
+        f"straightness {res['straightness']:.4f} (mean cos of consecutive latent velocities, "
+        f"{res['episodes']} {res['split']} episodes) -> {Path(args.run_dir) / 'straightness.json'}"
+    )
+    return 0
+
+
+def cmd_imagine(args) -> int:
+    from lewm.evaluation.imagine import run_imagine
+
+    res = run_imagine(
+        args.run_dir,
+        args.data,
+        args.decoder_steps,
+        args.episode,
+        args.frames,
+        args.context,
+        args.seed,
+        args.retrain,
+        args.device,
+        progress=sys.stderr.isatty(),
+    )
+    dec = res["decoder"]
+    print(
+        f"episode {res['episode']}: {res['frames']} frames, context {res['context']}; decoder "
+        f"train MSE {dec['final_train_mse']:.4f} ({'loaded' if dec['loaded'] else 'trained'}); "
+        f"pixel MSE imagined {sum(res['pixel_mse_imagined']) / res['frames']:.4f}, "
+        f"reconstructed {sum(res['pixel_mse_reconstruction']) / res['frames']:.4f}"
+    )
+    print(f"-> {Path(args.run_dir)}/imagine.png, imagine.gif, imagine.json")
+    return 0
+
+
+def cmd_tsne(args) -> int:
+    from lewm.evaluation.tsne import run_tsne
+
+    res = run_tsne(
+        args.run_dir,
+        args.data,
+        max_points=args.max_points,
+        perplexity=args.perplexity,
+        iterations=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        progress=sys.stderr.isatty(),
+    )
+    print(
+        f"t-SNE of {res['points']} {res['split']} frames; {res['knn_k']}-NN overlap with "
+        f"{'/'.join(res['colour_by'])}: map {res['knn_overlap_tsne_vs_physical']:.3f}, latent "
+        f"{res['knn_overlap_latent_vs_physical']:.3f} (chance {res['knn_chance']:.3f}) "
+        f"-> {Path(args.run_dir) / 'tsne.png'}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # Overrides may also follow options (`lewm eval RUN --seeds 0 plan.iterations=30`), which
@@ -217,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "eval": cmd_eval,
         "pipeline": cmd_pipeline,
+        "probe": cmd_probe,
+        "surprise": cmd_surprise,
+        "straightness": cmd_straightness,
+        "imagine": cmd_imagine,
+        "tsne": cmd_tsne,
     }[args.verb]
     try:
         return handler(args)

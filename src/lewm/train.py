@@ -41,6 +41,7 @@ from lewm.distributed import (
     world_size,
     wrap_ddp,
 )
+from lewm.evaluation.straightness import straightness
 from lewm.losses import ReduceMean, prediction_loss, sigreg
 from lewm.model import LeWM
 from lewm.runtime import autocast, derive_seed, generator
@@ -148,7 +149,8 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tenso
 def validate(
     model: LeWM, ds: ClipDataset, cfg: RunConfig, device: torch.device
 ) -> dict[str, float]:
-    """Mean loss terms over a fixed set of validation batches (same batches every call)."""
+    """Mean loss terms (and latent straightness) over a fixed set of validation batches (same
+    batches every call)."""
     model.eval()
     b = min(cfg.train.batch_size, len(ds))
     order = torch.randperm(len(ds), generator=generator("cpu", cfg.train.seed, "val"))
@@ -160,6 +162,8 @@ def validate(
             terms = objective(
                 model, pixels, blocks, cfg, generator(device, cfg.train.seed, "val", i)
             )
+            if pixels.shape[1] >= 3:  # SPEC §7 temporal straightening of the clips' latents
+                terms["straightness"] = straightness(model.encode(pixels))
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v)
         n += 1

@@ -1,0 +1,1 @@
+"""Figures and videos written as files (plots, image grids, GIFs)."""
