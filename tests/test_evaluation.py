@@ -100,7 +100,8 @@ def test_planning_with_the_true_dynamics_reaches_the_goal(tmp_path):
 def test_eval_run_writes_results_with_floor_and_timings(tiny_dataset, tmp_path):
     cfg = tiny_config(tiny_dataset, "train.max_steps=2")
     train(cfg, tmp_path / "run", progress=False)
-    res = evaluate_run(tmp_path / "run", overrides=["eval.seeds=[0,1]"], progress=False)
+    res = evaluate_run(tmp_path / "run", overrides=["eval.seeds=[0,1]"], progress=False,
+                       video_dir=tmp_path / "videos")
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert on_disk["seeds"] == [0, 1] and len(on_disk["per_seed"]) == 2
     for key in (
@@ -115,3 +116,9 @@ def test_eval_run_writes_results_with_floor_and_timings(tiny_dataset, tmp_path):
         assert key in res
     assert 0.0 <= res["success_mean"] <= 1.0
     assert "random policy" in format_results(res)
+    gifs = sorted((tmp_path / "videos").glob("seed*/episode_*.gif"))
+    assert len(gifs) == 2 * cfg.eval.episodes
+    import imageio.v2 as imageio
+
+    first = imageio.mimread(gifs[0])
+    assert first[0].shape[1] > 2 * 16  # observation beside the goal
