@@ -79,8 +79,12 @@ def _add_pipeline(sub) -> None:
     p.add_argument(
         "--episodes", type=int, default=None, help="episodes to collect (preset default)"
     )
-    p.add_argument("--workers", type=int, default=None,
-                   help="collection worker processes (default: the preset's collect.workers)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="collection worker processes (default: the preset's collect.workers)",
+    )
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.max_minutes=5")
 
 
@@ -118,6 +122,33 @@ def _add_physics(sub) -> None:
     p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (30)")
 
 
+def _add_reference(sub) -> None:
+    """Checkpoints of the reference implementation (stable-worldmodel / le-wm), issue 10."""
+    p = sub.add_parser(
+        "import-reference", help="reference weights.pt + config.json -> a run directory"
+    )
+    p.add_argument("weights", help="reference weights.pt (loaded with weights_only=True)")
+    p.add_argument("config", help="reference config.json")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--frameskip", type=int, default=5, help="env steps per action block (5)")
+    p.add_argument("--env", default=None, help="environment the model plans in, e.g. tworoom")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="HDF5 dataset whose action mean/std go into the checkpoint (the reference files "
+        "carry none; without it `lewm eval --data` takes them from its dataset)",
+    )
+    p = sub.add_parser("export-reference", help="a run's checkpoint -> weights.pt + config.json")
+    p.add_argument("run_dir", help="run directory with a checkpoint")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--naming",
+        choices=["old", "new"],
+        default="old",
+        help="ViT key names: old (transformers 4, as released) or new (transformers 5)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lewm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -130,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_pipeline(sub)
     _add_physics(sub)
+    _add_reference(sub)
     return parser
 
 
@@ -271,9 +303,12 @@ def cmd_straightness(args) -> int:
         device=args.device,
         progress=sys.stderr.isatty(),
     )
+    ref = res["state_straightness"]
     print(
         f"straightness {res['straightness']:.4f} (mean cos of consecutive latent velocities, "
-        f"{res['episodes']} {res['split']} episodes) -> {Path(args.run_dir) / 'straightness.json'}"
+        f"{res['episodes']} {res['split']} episodes; physical state "
+        f"{float('nan') if ref is None else ref:.4f}) "
+        f"-> {Path(args.run_dir) / 'straightness.json'}"
     )
     return 0
 
@@ -326,6 +361,25 @@ def cmd_tsne(args) -> int:
     return 0
 
 
+def cmd_import_reference(args) -> int:
+    from lewm.reference import import_to_run_dir
+
+    ckpt = import_to_run_dir(
+        args.weights, args.config, args.out, args.frameskip, env=args.env, data=args.data
+    )
+    stats = "from " + args.data if args.data else "none (pass --data to `lewm eval`)"
+    print(f"imported -> {ckpt}; action statistics: {stats}")
+    return 0
+
+
+def cmd_export_reference(args) -> int:
+    from lewm.reference import export_run_dir
+
+    weights, config = export_run_dir(args.run_dir, args.out, naming=args.naming)
+    print(f"exported -> {weights}, {config}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # Overrides may also follow options (`lewm eval RUN --seeds 0 plan.iterations=30`), which
@@ -360,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         "straightness": cmd_straightness,
         "imagine": cmd_imagine,
         "tsne": cmd_tsne,
+        "import-reference": cmd_import_reference,
+        "export-reference": cmd_export_reference,
     }[args.verb]
     try:
         return handler(args)

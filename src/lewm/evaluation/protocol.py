@@ -110,73 +110,88 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Run the protocol for every seed in ``cfg.eval.seeds``; returns the results record."""
-    per_seed = []
-    solve_times: list[float] = []
+    per_seed, solve_times = [], []
     t_all = time.perf_counter()
-    for seed in cfg.eval.seeds:
-        pairs = sample_pairs(
-            store, cfg.eval.protocol, cfg.eval.episodes, cfg.eval.goal_offset, seed
-        )
-        envs, goal_frames, solved = _setup_envs(cfg, store, pairs)
-        planner = LatentPlanner(
-            model, cfg.plan, device, generator(device, cfg.plan.seed, "eval", seed)
-        )
-        goal_emb = planner.encode(goal_frames)
-        rounds = -(-cfg.eval.eval_budget // (cfg.data.frameskip * cfg.plan.receding_horizon))
-        bar = tqdm(total=rounds, desc=f"eval seed {seed}", disable=not progress, leave=False)
-
-        def plan_fn(obs, init_mean, active, _goal=goal_emb, _planner=planner, _bar=bar):
-            plan = _planner.plan(obs, _goal[torch.as_tensor(active)], init_mean)
-            _bar.update(1)
-            _bar.set_postfix(active=len(active))
-            return plan
-
-        t0 = time.perf_counter()
-        outcome = run_mpc(
-            envs,
-            plan_fn,
-            frameskip=cfg.data.frameskip,
-            receding_horizon=cfg.plan.receding_horizon,
-            budget=cfg.eval.eval_budget,
-            action_mean=action_mean,
-            action_std=action_std,
-            action_low=envs[0].action_space.low,
-            action_high=envs[0].action_space.high,
-            record_frames=video_dir is not None,
-        )
-        seconds = time.perf_counter() - t0
-        bar.close()
-        success = float(np.mean([r.success for r in outcome]))
-        steps = int(sum(r.steps for r in outcome))
-        per_seed.append(
-            {
-                "seed": seed,
-                "success": success,
-                "random_success": random_policy_success(cfg, store, pairs, seed),
-                "solved_at_start": float(np.mean(solved)),
-                "seconds": seconds,
-                "env_steps": steps,
-                "episodes": [
-                {"episode": p.episode, "start": p.start, "goal": p.goal, "success": r.success,
-                 "steps": r.steps, "solves": r.num_solves}
-                for p, r in zip(pairs, outcome)
-            ],
-            }
-        )
-        solve_times += planner.solve_seconds
-        if video_dir is not None:
-            from lewm.evaluation.video import write_episode_videos
-
-            write_episode_videos(Path(video_dir) / f"seed{seed}", outcome, goal_frames)
-        for env in envs:
-            env.close()
-        log.info(
-            "seed %d: success %.1f%% (random %.1f%%)",
-            seed,
-            100 * success,
-            100 * per_seed[-1]["random_success"],
-        )
+    total = cfg.eval.episodes * len(cfg.eval.seeds)
+    with tqdm(total=total, desc="eval episodes", disable=not progress) as bar:
+        for seed in cfg.eval.seeds:
+            record, times = _evaluate_seed(
+                model, cfg, store, seed, action_mean, action_std, device, video_dir, bar
+            )
+            per_seed.append(record)
+            solve_times += times
+            log.info(
+                "seed %d: success %.1f%% (random %.1f%%)",
+                seed,
+                100 * record["success"],
+                100 * record["random_success"],
+            )
     return summarize(per_seed, solve_times, time.perf_counter() - t_all, cfg)
+
+
+def _evaluate_seed(model, cfg, store, seed, action_mean, action_std, device, video_dir, bar):
+    """One evaluation seed: its pairs, one lock-step MPC run over all of them, the random floor.
+    Returns (per-seed record, solve times). ``bar`` counts finished episodes and successes."""
+    pairs = sample_pairs(store, cfg.eval.protocol, cfg.eval.episodes, cfg.eval.goal_offset, seed)
+    envs, goal_frames, solved = _setup_envs(cfg, store, pairs)
+    planner = LatentPlanner(model, cfg.plan, device, generator(device, cfg.plan.seed, "eval", seed))
+    goal_emb = planner.encode(goal_frames)
+    done_before, reached = bar.n, set()
+
+    def is_success(env) -> bool:
+        ok = bool(env.is_success())
+        if ok:
+            reached.add(id(env))
+        return ok
+
+    def plan_fn(obs, init_mean, active):
+        bar.n = done_before + len(envs) - len(active)
+        bar.set_postfix(success=f"{len(reached)}/{bar.n}" if bar.n else "-", refresh=True)
+        return planner.plan(obs, goal_emb[torch.as_tensor(active)], init_mean)
+
+    t0 = time.perf_counter()
+    outcome = run_mpc(
+        envs,
+        plan_fn,
+        frameskip=cfg.data.frameskip,
+        receding_horizon=cfg.plan.receding_horizon,
+        budget=cfg.eval.eval_budget,
+        action_mean=action_mean,
+        action_std=action_std,
+        action_low=envs[0].action_space.low,
+        action_high=envs[0].action_space.high,
+        is_success=is_success,
+        record_frames=video_dir is not None,
+    )
+    seconds = time.perf_counter() - t0
+    bar.n = done_before + len(envs)
+    bar.refresh()
+    if video_dir is not None:
+        from lewm.evaluation.video import write_episode_videos
+
+        write_episode_videos(Path(video_dir) / f"seed{seed}", outcome, goal_frames)
+    for env in envs:
+        env.close()
+    record = {
+        "seed": seed,
+        "success": float(np.mean([r.success for r in outcome])),
+        "random_success": random_policy_success(cfg, store, pairs, seed),
+        "solved_at_start": float(np.mean(solved)),
+        "seconds": seconds,
+        "env_steps": int(sum(r.steps for r in outcome)),
+        "episodes": [
+            {
+                "episode": p.episode,
+                "start": p.start,
+                "goal": p.goal,
+                "success": r.success,
+                "steps": r.steps,
+                "solves": r.num_solves,
+            }
+            for p, r in zip(pairs, outcome)
+        ],
+    }
+    return record, planner.solve_seconds
 
 
 def confidence_interval(values: list[float]) -> float:

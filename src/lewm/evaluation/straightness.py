@@ -71,6 +71,8 @@ def run_straightness(
     trajs = torch.split(z, [len(r) for r in per_ep])
     res = {
         "straightness": trajectory_straightness(list(trajs)),
+        # Reference: the same measure on the physical state (its constant entries add nothing).
+        "state_straightness": _state_straightness(run.store, per_ep),
         "per_episode": [straightness(t.unsqueeze(0)) for t in trajs],
         "episodes": len(per_ep),
         "split": split,
@@ -81,3 +83,11 @@ def run_straightness(
     }
     (run.run_dir / "straightness.json").write_text(json.dumps(res, indent=2) + "\n")
     return res
+
+
+def _state_straightness(store, per_ep: list[np.ndarray]) -> float | None:
+    """Straightness of the ``state`` column along the same frames (None without states)."""
+    if not store.has_column("state"):
+        return None
+    st = torch.as_tensor(read_rows(store, "state", np.concatenate(per_ep)), dtype=torch.float64)
+    return trajectory_straightness(list(torch.split(st, [len(r) for r in per_ep])))
