@@ -276,8 +276,8 @@ def train(
                     terms = objective(model, pixels, blocks, cfg, gen)
             if any_rank(not torch.isfinite(terms["loss"]), device):
                 raise TrainingDiverged(
-                    f"non-finite loss at step {step} (pred {float(terms['pred_loss']):.4g}, "
-                    f"sigreg {float(terms['sigreg']):.4g}); the last good checkpoint in "
+                    f"non-finite loss at step {step} (pred {float(terms['pred_loss'].detach()):.4g}, "
+                    f"sigreg {float(terms['sigreg'].detach()):.4g}); the last good checkpoint in "
                     f"{run_dir} is kept. Try train.precision=fp32 or a lower train.lr."
                 )
             opt.zero_grad(set_to_none=True)
