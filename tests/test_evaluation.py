@@ -100,8 +100,12 @@ def test_planning_with_the_true_dynamics_reaches_the_goal(tmp_path):
 def test_eval_run_writes_results_with_floor_and_timings(tiny_dataset, tmp_path):
     cfg = tiny_config(tiny_dataset, "train.max_steps=2")
     train(cfg, tmp_path / "run", progress=False)
-    res = evaluate_run(tmp_path / "run", overrides=["eval.seeds=[0,1]"], progress=False,
-                       video_dir=tmp_path / "videos")
+    res = evaluate_run(
+        tmp_path / "run",
+        overrides=["eval.seeds=[0,1]"],
+        progress=False,
+        video_dir=tmp_path / "videos",
+    )
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert on_disk["seeds"] == [0, 1] and len(on_disk["per_seed"]) == 2
     for key in (

@@ -135,15 +135,24 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], so
         if own[k].shape != state[k].shape
     ]
     if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:5]}{' …' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}{' …' if len(unexpected) > 5 else ''}")
-        if shapes:
-            parts.append("shape mismatch " + "; ".join(shapes[:5]))
-        raise CheckpointError(f"{source} does not match the model: " + "; ".join(parts))
+        problems = mismatch_report(missing=missing, unexpected=unexpected, shapes=shapes)
+        raise CheckpointError(f"{source} does not match the model: {problems}")
     unwrap(model).load_state_dict(state, strict=True)
+
+
+def mismatch_report(limit: int = 5, **problems: list[str]) -> str:
+    """One line listing key problems, e.g. ``missing=[...]``, ``shapes=["k: a vs b"]``; each list
+    is cut to ``limit`` entries. Shared by strict loading and the reference importer."""
+    parts = []
+    for kind, items in problems.items():
+        if not items:
+            continue
+        more = " …" if len(items) > limit else ""
+        if kind == "shapes":
+            parts.append("shape mismatch " + "; ".join(items[:limit]) + more)
+        else:
+            parts.append(f"{kind} keys {items[:limit]}{more}")
+    return "; ".join(parts)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

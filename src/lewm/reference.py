@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lewm.checkpoint import CheckpointError
+from lewm.checkpoint import CheckpointError, mismatch_report
 from lewm.config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -273,14 +273,8 @@ def import_state_dict(
         if tuple(canon[c][1].shape) != expected[c]
     ]
     if unknown or missing or shapes:
-        parts = []
-        if unknown:
-            parts.append(f"unmatched keys {unknown[:8]}{' ...' if len(unknown) > 8 else ''}")
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if shapes:
-            parts.append("shape mismatch " + "; ".join(shapes[:8]))
-        raise CheckpointError(f"{source} does not match the model config: " + "; ".join(parts))
+        problems = mismatch_report(8, unmatched=unknown, missing=missing, shapes=shapes)
+        raise CheckpointError(f"{source} does not match the model config: {problems}")
     ours: dict[str, torch.Tensor] = {}
     for rule in _rules(cfg):
         parts_ = [canon[name][1].detach().cpu() for name in rule.refs]

@@ -275,9 +275,10 @@ def train(
                 else:
                     terms = objective(model, pixels, blocks, cfg, gen)
             if any_rank(not torch.isfinite(terms["loss"]), device):
+                pred, sig = (float(terms[k].detach()) for k in ("pred_loss", "sigreg"))
                 raise TrainingDiverged(
-                    f"non-finite loss at step {step} (pred {float(terms['pred_loss'].detach()):.4g}, "
-                    f"sigreg {float(terms['sigreg'].detach()):.4g}); the last good checkpoint in "
+                    f"non-finite loss at step {step} (pred {pred:.4g}, "
+                    f"sigreg {sig:.4g}); the last good checkpoint in "
                     f"{run_dir} is kept. Try train.precision=fp32 or a lower train.lr."
                 )
             opt.zero_grad(set_to_none=True)
