@@ -31,6 +31,10 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
     env_version: ClassVar[int] = 0
     max_episode_steps: int = 100
     state_names: ClassVar[tuple[str, ...]] = ()
+    # Violation-of-expectation experiment (SPEC §7, `lewm surprise`): which object the visual
+    # change recolours, and its new colour. The physical violation is `surprise_teleport`.
+    surprise_object: ClassVar[str] = ""
+    surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
 
     def __init__(self, image_size: int = 64, render_mode: str | None = "rgb_array") -> None:
         if not isinstance(image_size, (int, np.integer)) or image_size < 8:
@@ -81,7 +85,17 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
     def teleport(self, obj: str, position: Any) -> None:
         """Surprise hook: move `obj` to `position` instantly (must be a free position)."""
 
+    @abc.abstractmethod
+    def surprise_teleport(self, rng: np.random.Generator) -> None:
+        """Physical violation for `lewm surprise`: teleport the env's objects (Two-Room: the
+        agent; Push-T: agent and block) to a random free configuration clearly away from the
+        current one, drawn from `rng`."""
+
     # ----------------------------------------------------------------------- shared behaviour
+    def surprise_recolour(self) -> None:
+        """Visual change for `lewm surprise`: draw `surprise_object` in `surprise_colour`."""
+        self.set_color(self.surprise_object, self.surprise_colour)
+
     def set_goal_state(self, state: np.ndarray) -> None:
         """Take the goal from a full state (S,), e.g. a dataset state 25 steps later.
 

@@ -84,6 +84,8 @@ class TwoRoomEnv(LeWMEnv):
         "door_y",
     )
     success_radius: ClassVar[float] = SUCCESS_RADIUS
+    surprise_object: ClassVar[str] = "agent"
+    surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
 
     def __init__(
         self,
@@ -225,6 +227,15 @@ class TwoRoomEnv(LeWMEnv):
             self._agent = pos
         else:
             self._target = pos
+
+    def surprise_teleport(self, rng: np.random.Generator, min_dist: float = 60.0) -> None:
+        """Teleport the agent to a free position at least `min_dist` px (224-px units) away."""
+        for _ in range(10_000):
+            p = rng.uniform(0.0, ARENA, 2)
+            if self.is_free(*p) and np.hypot(*(p - self._agent)) >= min_dist:
+                self.teleport("agent", p)
+                return
+        raise RuntimeError("could not find a free teleport position")
 
     # ---------------------------------------------------------------------------- physics
     def is_free(self, x: float, y: float) -> bool:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,32 +31,6 @@ from lewm.runtime import derive_seed
 log = logging.getLogger(__name__)
 
 CONDITIONS = ("unperturbed", "visual", "teleport")
-
-
-@dataclass(frozen=True)
-class SurpriseSpec:
-    """Which object an env's perturbations touch, its new colour, and where it may teleport."""
-
-    obj: str
-    colour: tuple[int, int, int]
-    sample_position: Callable[[Any, np.random.Generator], np.ndarray]
-
-
-def _tworoom_position(env: Any, rng: np.random.Generator, min_dist: float = 60.0) -> np.ndarray:
-    """A free agent position (224-px units) at least ``min_dist`` from the current one."""
-    from lewm.envs.tworoom import ARENA
-
-    here = env.get_state()[:2]
-    for _ in range(10_000):
-        p = rng.uniform(0.0, ARENA, 2)
-        if env.is_free(*p) and np.hypot(*(p - here)) >= min_dist:
-            return p
-    raise RuntimeError("could not find a free teleport position")
-
-
-SPECS: dict[str, SurpriseSpec] = {
-    "tworoom": SurpriseSpec("agent", (0, 0, 255), _tworoom_position),
-}
 
 
 def record_trajectories(
@@ -78,11 +50,8 @@ def record_trajectories(
     (at latent frame ``step``) is applied after env step ``step * frameskip``.
     """
     short = resolve_name(env_name)
-    if short not in SPECS:
-        raise ValueError(f"surprise: no perturbation spec for env {short!r}; known: {list(SPECS)}")
     if not 2 <= step < frames:
         raise ValueError(f"surprise: need 2 <= step < frames, got step={step}, frames={frames}")
-    spec = SPECS[short]
     env = make(short, image_size=image_size, **(env_kwargs or {}))
     steps = (frames - 1) * frameskip
     out = {c: [] for c in CONDITIONS}
@@ -108,9 +77,9 @@ def record_trajectories(
                 env.step(acts[t - 1])
                 if t == step * frameskip:
                     if cond == "visual":
-                        env.set_color(spec.obj, spec.colour)
+                        env.surprise_recolour()
                     else:
-                        env.teleport(spec.obj, spec.sample_position(env, pos_rng))
+                        env.surprise_teleport(pos_rng)
                 if t % frameskip == 0:
                     px.append(env.render())
             out[cond].append(np.stack(px))
