@@ -149,6 +149,18 @@ def _add_reference(sub) -> None:
     )
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML page of a run (report.html)")
+    p.add_argument("run_dir", help="run directory")
+    p.add_argument("--out", default=None, help="HTML path (default RUN_DIR/report.html)")
+    p.add_argument(
+        "--videos",
+        default=None,
+        help="GIF directory written by `lewm eval --video` (default RUN_DIR/videos if present)",
+    )
+    p.add_argument("--max-videos", type=int, default=4, help="episode GIFs embedded (4)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lewm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -162,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline(sub)
     _add_physics(sub)
     _add_reference(sub)
+    _add_report(sub)
     return parser
 
 
@@ -361,6 +374,14 @@ def cmd_tsne(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from lewm.report.html import build_report
+
+    path = build_report(args.run_dir, args.out, args.videos, args.max_videos)
+    print(f"report -> {path}")
+    return 0
+
+
 def cmd_import_reference(args) -> int:
     from lewm.reference import import_to_run_dir
 
@@ -416,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         "tsne": cmd_tsne,
         "import-reference": cmd_import_reference,
         "export-reference": cmd_export_reference,
+        "report": cmd_report,
     }[args.verb]
     try:
         return handler(args)

@@ -1,4 +1,4 @@
-"""The main job (`lewm pipeline`): collect → train → evaluate in one run directory.
+"""The main job (`lewm pipeline`): collect → train → evaluate → report in one run directory.
 
 Every stage shows progress; the dataset is reused when it already exists (so a second call only
 trains and evaluates), and the final table puts the success rate beside the random floor.
@@ -105,4 +105,9 @@ def run_pipeline(
     print(f"{'evaluation':<26}{eval_s / 60:.1f} min")
     print(f"{'total wall time':<26}{total / 60:.1f} min")
     print(f"{'run directory':<26}{out}")
+
+    # 4. the page a person looks at (issue 11): everything above in one self-contained file
+    from lewm.report.html import build_report
+
+    print(f"{'report':<26}{build_report(out)}")
     return summary
