@@ -35,6 +35,30 @@ ENVS: dict[str, EnvEntry] = {
             "expert": "lewm.envs.tworoom_policies:ExpertPolicy",
         },
     ),
+    "pusht": EnvEntry(
+        gym_id="lewm/PushT-v0",
+        entry_point="lewm.envs.pusht:PushTEnv",
+        policies={
+            "random": "lewm.envs.pusht_policies:RandomPolicy",
+            "expert": "lewm.envs.pusht_policies:ExpertPolicy",
+        },
+    ),
+    "reacher": EnvEntry(
+        gym_id="lewm/Reacher-v0",
+        entry_point="lewm.envs.reacher:ReacherEnv",
+        policies={
+            "random": "lewm.envs.reacher_policies:RandomPolicy",
+            "expert": "lewm.envs.reacher_policies:ExpertPolicy",
+        },
+    ),
+    "cube": EnvEntry(
+        gym_id="lewm/Cube-v0",
+        entry_point="lewm.envs.cube:CubeEnv",
+        policies={
+            "random": "lewm.envs.cube_policies:RandomPolicy",
+            "expert": "lewm.envs.cube_policies:ExpertPolicy",
+        },
+    ),
 }
 
 for _entry in ENVS.values():

@@ -1,0 +1,225 @@
+"""Push-T data-collection policies: uniform random and a scripted pushing expert (SPEC §4).
+
+The expert (privileged: it reads the block pose and the episode's target pose from the state)
+alternates two phases:
+
+- *choose a push*: a contact point on the T's outline and a push direction into the block, in the
+  block frame, from a fixed list of candidates (faces of the bar and the stem). Each candidate is
+  scored by how much a small quasi-static push there would reduce the pose error to first order:
+  the block translates along the push direction and turns by cross(contact, direction) / rho^2
+  (rho^2 = I / m, the T's squared radius of gyration). Position error counts in px and angle error
+  in px along the T's extent (`angle_weight` px per radian).
+- *go and push*: reach the stand-off point in front of the contact, going around the block on a
+  circle when the straight way is blocked, then push along the direction while the agent stays on
+  the contact line; re-choose when it slips off or another push becomes much better.
+
+Gaussian action noise and short random bursts make the trajectories diverse.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lewm.envs.policies import RandomPolicy
+from lewm.envs.pusht import (
+    AGENT_RADIUS,
+    BAR,
+    BAR_TOP,
+    BLOCK_EXTENT,
+    BLOCK_MASS,
+    STEM,
+    WALL_HI,
+    WALL_LO,
+    WALL_RADIUS,
+    PushTEnv,
+    block_polygons,
+    wrap_angle,
+)
+
+__all__ = ["ExpertPolicy", "RandomPolicy", "PUSH_CANDIDATES"]
+
+
+def _candidates() -> list[tuple[np.ndarray, np.ndarray]]:
+    """(contact point, unit push direction) pairs in the block frame (COM at the origin)."""
+    t0, out = BAR_TOP, []
+    for x in (-50.0, -25.0, 0.0, 25.0, 50.0):  # outer face of the bar, pushed towards the stem
+        out.append(((x, t0), (0.0, 1.0)))
+    for x in (-50.0, -35.0, 35.0, 50.0):  # underside of the bar, either side of the stem
+        out.append(((x, t0 + 30.0), (0.0, -1.0)))
+    for sx in (-1.0, 1.0):
+        out.append(((60.0 * sx, t0 + 15.0), (-sx, 0.0)))  # ends of the bar
+        for y in (t0 + 55.0, t0 + 85.0, t0 + 112.0):  # sides of the stem
+            out.append(((15.0 * sx, y), (-sx, 0.0)))
+    for x in (-10.0, 0.0, 10.0):  # bottom of the stem
+        out.append(((x, t0 + 120.0), (0.0, -1.0)))
+    return [(np.array(c), np.array(d)) for c, d in out]
+
+
+PUSH_CANDIDATES = _candidates()
+_GYRATION2 = None  # filled lazily: rho^2 of the T about its centre of mass
+
+
+def _rho2() -> float:
+    global _GYRATION2
+    if _GYRATION2 is None:
+        import pymunk
+
+        bar_a, stem_a = 120.0 * 30.0, 30.0 * 90.0
+        m_bar = BLOCK_MASS * bar_a / (bar_a + stem_a)
+        inertia = pymunk.moment_for_poly(m_bar, BAR)
+        inertia += pymunk.moment_for_poly(BLOCK_MASS - m_bar, STEM)
+        _GYRATION2 = inertia / BLOCK_MASS
+    return _GYRATION2
+
+
+class ExpertPolicy:
+    """Scripted pushing expert toward the episode's target block pose (see module docstring).
+
+    Args:
+        rng: numpy Generator (noise and random bursts).
+        noise_std: Gaussian noise per action axis (normalised action units).
+        burst_prob: probability per step of starting a burst of uniform random actions.
+        burst_len: maximum burst length in steps.
+        push_speed: action magnitude while pushing (0..1; 1 = 100-px relative target).
+        angle_weight: px of position error one radian of angle error is worth when scoring.
+    """
+
+    ends_on_success = True
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        noise_std: float = 0.1,
+        burst_prob: float = 0.02,
+        burst_len: int = 4,
+        push_speed: float = 0.35,
+        angle_weight: float = 80.0,
+    ) -> None:
+        if noise_std < 0 or not 0 <= burst_prob <= 1 or burst_len < 1 or push_speed <= 0:
+            raise ValueError(
+                "need noise_std >= 0, 0 <= burst_prob <= 1, burst_len >= 1, push_speed > 0; got "
+                f"{noise_std}, {burst_prob}, {burst_len}, {push_speed}"
+            )
+        self.rng = rng
+        self.noise_std = float(noise_std)
+        self.burst_prob = float(burst_prob)
+        self.burst_len = int(burst_len)
+        self.push_speed = float(push_speed)
+        self.angle_weight = float(angle_weight)
+        self.reset()
+
+    def reset(self) -> None:
+        self._push: int | None = None
+        self._burst = 0
+
+    # ------------------------------------------------------------------------------ acting
+    def act(self, env: PushTEnv) -> np.ndarray:
+        if self._burst > 0:
+            self._burst -= 1
+            return self.rng.uniform(-1.0, 1.0, 2).astype(np.float32)
+        if self.rng.random() < self.burst_prob:
+            self._burst = int(self.rng.integers(1, self.burst_len + 1))
+        a = self.clean_action(env)
+        a = a + self.rng.normal(0.0, self.noise_std, 2)
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+    def clean_action(self, env: PushTEnv) -> np.ndarray:
+        """Noise-free action, float64 (2,)."""
+        s = env.get_state().astype(np.float64)
+        agent, block, target = s[0:2], s[4:7], s[10:13]
+        scores = self.push_scores(block, target)
+        best = int(np.argmax(scores))
+        if self._push is None or scores[self._push] < 0.5 * scores[best]:
+            self._push = best
+        if scores[self._push] <= 0:
+            return np.zeros(2)
+        contact, direction = self._world_push(block, self._push)
+        standoff = contact - direction * (AGENT_RADIUS + 4.0)
+        # On the contact line and touching (or about to): push.
+        rel = agent - contact
+        along = float(rel @ direction)
+        across = float(rel @ np.array([-direction[1], direction[0]]))
+        if abs(across) < 8.0 and -(AGENT_RADIUS + 12.0) < along < 0.0:
+            return direction * self.push_speed - 0.05 * across * np.array(
+                [-direction[1], direction[0]]
+            )
+        return self._go_to(agent, standoff, block)
+
+    # ----------------------------------------------------------------------------- scoring
+    def push_scores(self, block: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """First-order pose-error reduction per candidate push, float64 (C,); unreachable
+        candidates (stand-off point outside the workspace) score -inf."""
+        e_pos = target[:2] - block[:2]
+        e_ang = float(wrap_angle(target[2] - block[2]))
+        dist = float(np.hypot(*e_pos))
+        u = e_pos / dist if dist > 1e-9 else np.zeros(2)
+        c, s = math.cos(block[2]), math.sin(block[2])
+        rot = np.array([[c, -s], [s, c]])
+        lo = WALL_LO + WALL_RADIUS + AGENT_RADIUS + 1.0
+        hi = WALL_HI - WALL_RADIUS - AGENT_RADIUS - 1.0
+        # Weigh the two errors by their share of the total, in px.
+        ang_px = abs(e_ang) * self.angle_weight
+        w_pos = dist / (dist + ang_px + 1e-9)
+        w_ang = ang_px / (dist + ang_px + 1e-9)
+        out = np.empty(len(PUSH_CANDIDATES))
+        for i, (cb, db) in enumerate(PUSH_CANDIDATES):
+            d = rot @ db
+            standoff = rot @ cb + block[:2] - d * (AGENT_RADIUS + 4.0)
+            if np.any(standoff < lo) or np.any(standoff > hi):
+                out[i] = -np.inf
+                continue
+            turn = (cb[0] * db[1] - cb[1] * db[0]) / _rho2() * self.angle_weight
+            out[i] = w_pos * float(u @ d) + w_ang * math.copysign(1.0, e_ang) * turn / 60.0
+        return out
+
+    @staticmethod
+    def _world_push(block: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+        cb, db = PUSH_CANDIDATES[i]
+        c, s = math.cos(block[2]), math.sin(block[2])
+        rot = np.array([[c, -s], [s, c]])
+        return rot @ cb + block[:2], rot @ db
+
+    # -------------------------------------------------------------------------- navigation
+    def _go_to(self, agent: np.ndarray, goal: np.ndarray, block: np.ndarray) -> np.ndarray:
+        """Action toward `goal`, around the block when the straight way would touch it."""
+        if self._path_clear(agent, goal, block):
+            way = goal
+        else:
+            centre = block[:2]
+            radius = BLOCK_EXTENT + AGENT_RADIUS + 12.0
+            ra = agent - centre
+            r = float(np.hypot(*ra))
+            phi_a = math.atan2(ra[1], ra[0])
+            rg = goal - centre
+            dphi = float(wrap_angle(math.atan2(rg[1], rg[0]) - phi_a))
+            if r < radius - 6.0:  # too close: back away radially first
+                way = centre + ra / max(r, 1e-9) * radius
+            else:
+                phi = phi_a + math.copysign(min(abs(dphi), math.radians(35.0)), dphi)
+                way = centre + radius * np.array([math.cos(phi), math.sin(phi)])
+            lo = WALL_LO + WALL_RADIUS + AGENT_RADIUS + 2.0
+            way = np.clip(way, lo, WALL_HI - WALL_RADIUS - AGENT_RADIUS - 2.0)
+        return np.clip((way - agent) / 60.0, -1.0, 1.0)
+
+    @staticmethod
+    def _path_clear(a: np.ndarray, b: np.ndarray, block: np.ndarray) -> bool:
+        polys = block_polygons(*block)
+        for t in np.linspace(0.0, 1.0, 12):
+            p = a + t * (b - a)
+            for poly in polys:
+                if _inflated_contains(poly, p, AGENT_RADIUS + 3.0):
+                    return False
+        return True
+
+
+def _inflated_contains(poly: np.ndarray, p: np.ndarray, margin: float) -> bool:
+    """Whether p lies within `margin` of the convex rectangle `poly` (4, 2)."""
+    centre = poly.mean(axis=0)
+    ex, ey = poly[1] - poly[0], poly[3] - poly[0]
+    lx, ly = float(np.hypot(*ex)), float(np.hypot(*ey))
+    rel = p - centre
+    u = abs(float(rel @ ex) / lx) - lx / 2
+    v = abs(float(rel @ ey) / ly) - ly / 2
+    return math.hypot(max(u, 0.0), max(v, 0.0)) < margin
