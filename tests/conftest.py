@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import os
+
+# MuJoCo picks its GL backend when first imported; headless CI renders with EGL (the CLI does
+# the same in cli.main). Library modules never set it.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest  # noqa: E402
 
 from lewm.config import RunConfig
 
