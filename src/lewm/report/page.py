@@ -23,8 +23,8 @@ header h1{margin:0 0 4px;font-size:24px}header p{margin:0;color:#c9d3dc}
 nav{background:#fff;border-bottom:1px solid #dde1e5;padding:8px 32px;position:sticky;top:0}
 nav a{margin-right:14px;color:#2a5d8f;text-decoration:none;font-size:14px}
 main{max-width:1180px;margin:0 auto;padding:8px 24px 40px}
-section{background:#fff;border:1px solid #dde1e5;border-radius:6px;margin:18px 0;
-padding:6px 20px 16px}
+section{scroll-margin-top:48px;background:#fff;border:1px solid #dde1e5;border-radius:6px;
+margin:18px 0;padding:6px 20px 16px}
 h2{font-size:19px;border-bottom:1px solid #eceff1;padding-bottom:6px}
 table{border-collapse:collapse;margin:8px 0 12px;font-size:14px}
 th,td{border:1px solid #dde1e5;padding:4px 10px;text-align:left}

@@ -36,6 +36,12 @@ def _png(data: bytes | None, caption: str) -> str:
     return figure(data_uri(data, "image/png"), caption) if data else ""
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 def run_section(rf: RunFiles) -> str:
     """Config and model summary (parameters per part, from checkpoint/meta.json)."""
     if rf.config is None and rf.meta is None:
@@ -51,11 +57,12 @@ def run_section(rf: RunFiles) -> str:
     ]
     if rf.train_rows:
         last = rf.train_rows[-1]
-        minutes = (last["time"] - rf.train_rows[0]["time"]) / 60 if "time" in last else None
-        if summary.get("train_seconds") is not None:
-            minutes = summary["train_seconds"] / 60
+        # summary.json (pipeline) times the whole stage; else the span of the logged rows
+        seconds = summary.get("train_seconds")
+        if seconds is None and "time" in last:
+            seconds = last["time"] - rf.train_rows[0]["time"]
         rows += [
-            ["training time", f"{num(minutes, 1)} min"],
+            ["training time", _duration(seconds)],
             ["throughput", f"{num(last.get('clips_per_s'), 1)} clips/s"],
         ]
     rows.append(
