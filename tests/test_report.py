@@ -163,7 +163,7 @@ def test_compare_report_overlays_runs(tiny_run, tmp_path):
             "params": 12345,
             "train_minutes": 1.5,
         },
-        {"name": "pldm <b>", "success_mean": 0.25, "params": 999},
+        {"name": "pldm <b>", "success_mean": 0.25, "params": 999, "random_success": 0.04},
     ]
     out = build_compare_report(rows, [tiny_run, tiny_run], tmp_path / "cmp.html")
     text = out.read_text()
@@ -171,6 +171,8 @@ def test_compare_report_overlays_runs(tiny_run, tmp_path):
     sec = _sections(text)
     assert "50.0% ± 10.0" in sec["table"] and "12,345" in sec["table"]
     assert "pldm &lt;b&gt;" in sec["table"]  # names are escaped
+    assert "random floor" in sec["table"] and "4.0%" in sec["table"]
+    assert "<th>model</th>" not in sec["table"]  # no row has a kind
     assert sec["training"].count("<img") == 1
     with pytest.raises(ValueError, match="2 rows but 1 run"):
         build_compare_report(rows, [tiny_run], tmp_path / "x.html")

@@ -56,31 +56,40 @@ def build_report(
 
 COMPARE_COLUMNS = (
     ("name", "run", str),
+    ("kind", "model", str),  # optional columns are shown only when some row has them
     ("success_mean", "planning success", None),
+    ("random_success", "random floor", pct),
     ("planning_time_s", "planning time / solve (s)", lambda v: num(v, 3)),
     ("tokens_per_frame", "tokens / frame", num),
     ("params", "parameters", num),
     ("train_minutes", "training (min)", lambda v: num(v, 1)),
 )
+OPTIONAL_COLUMNS = {"kind", "random_success"}
 
 
 def _compare_table(rows: list[dict]) -> str:
+    cols = [
+        c
+        for c in COMPARE_COLUMNS
+        if c[0] not in OPTIONAL_COLUMNS or any(r.get(c[0]) is not None for r in rows)
+    ]
     body = []
     for r in rows:
         cells = []
-        for key, _, fmt in COMPARE_COLUMNS:
+        for key, _, fmt in cols:
             v = r.get(key)
             if key == "success_mean":
                 cells.append(pct(v, r.get("success_ci")))
             else:
                 cells.append("–" if v is None else fmt(v))
         body.append(cells)
-    return table([h for _, h, _ in COMPARE_COLUMNS], body)
+    return table([h for _, h, _ in cols], body)
 
 
 def build_compare_report(rows: list[dict], run_dirs: list[Path], out_path: Path) -> Path:
     """The report page for several runs: a comparison table (rows with keys name, success_mean,
-    success_ci, planning_time_s, tokens_per_frame, params, train_minutes; missing keys show '–')
+    success_ci, planning_time_s, tokens_per_frame, params, train_minutes, optionally kind and
+    random_success; missing values show '–')
     and training curves overlaid per run, ``rows[i]`` describing ``run_dirs[i]``."""
     if len(rows) != len(run_dirs):
         raise ValueError(f"{len(rows)} rows but {len(run_dirs)} run directories")
