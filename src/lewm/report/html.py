@@ -83,7 +83,8 @@ def _compare_table(rows: list[dict]) -> str:
             else:
                 cells.append("–" if v is None else fmt(v))
         body.append(cells)
-    return table([h for _, h, _ in cols], body)
+    text_cols = sum(c[0] in ("name", "kind") for c in cols)
+    return table([h for _, h, _ in cols], body, numeric_from=text_cols)
 
 
 def build_compare_report(rows: list[dict], run_dirs: list[Path], out_path: Path) -> Path:
