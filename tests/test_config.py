@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lewm.baselines import build_model
 from lewm.config import ConfigError, RunConfig
 from lewm.model import LeWM
 
@@ -66,5 +67,5 @@ def test_paper_preset_has_the_reference_parameter_count():
 def test_every_preset_loads_and_states_its_parameter_count(preset):
     text = (CONFIGS / preset).read_text()
     cfg = RunConfig.load(CONFIGS / preset)
-    total = LeWM(cfg.model).param_counts()["total"]
+    total = build_model(cfg.model).param_counts()["total"]
     assert f"{total:,}" in text, f"{preset} should state its parameter count ({total:,})"

@@ -161,6 +161,22 @@ def _add_report(sub) -> None:
     p.add_argument("--max-videos", type=int, default=4, help="episode GIFs embedded (4)")
 
 
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", help="runs side by side: success, planning time, tokens, params (SPEC §8)"
+    )
+    p.add_argument("run_dirs", nargs="+", help="run directories with checkpoints")
+    p.add_argument("--episodes", type=int, default=None, help="pairs per seed (first run's)")
+    p.add_argument("--seeds", default=None, help="comma-separated evaluation seeds (first run's)")
+    p.add_argument("--protocol", choices=["heldout", "paper"], default=None, help="pair source")
+    p.add_argument("--data", default=None, help="dataset path for every run (default: each run's)")
+    p.add_argument(
+        "--timing-solves", type=int, default=3, help="single-problem solves timed per run (3)"
+    )
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--html", default=None, help="also write an HTML comparison page here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lewm", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -175,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_physics(sub)
     _add_reference(sub)
     _add_report(sub)
+    _add_compare(sub)
     return parser
 
 
@@ -382,6 +399,37 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    import json
+
+    from lewm.evaluation.compare import compare_runs, format_compare
+
+    seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
+    rows = compare_runs(
+        args.run_dirs,
+        episodes=args.episodes,
+        seeds=seeds,
+        protocol=args.protocol,
+        data_path=args.data,
+        timing_solves=args.timing_solves,
+        progress=sys.stderr.isatty(),
+    )
+    print(format_compare(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"-> {args.json}")
+    if args.html:
+        try:
+            from lewm.report.html import build_compare_report
+        except ImportError as exc:
+            raise RuntimeError(
+                f"--html needs lewm.report.html.build_compare_report ({exc})"
+            ) from None
+        out = build_compare_report(rows, [Path(d) for d in args.run_dirs], Path(args.html))
+        print(f"-> {out}")
+    return 0
+
+
 def cmd_import_reference(args) -> int:
     from lewm.reference import import_to_run_dir
 
@@ -438,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         "import-reference": cmd_import_reference,
         "export-reference": cmd_export_reference,
         "report": cmd_report,
+        "compare": cmd_compare,
     }[args.verb]
     try:
         return handler(args)

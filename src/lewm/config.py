@@ -53,6 +53,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    kind: str = "lewm"
+    """World model: 'lewm' (SPEC §1–2), or the SPEC §8 baselines 'pldm' (same network, VICReg-style
+    loss, no SIGReg) and 'dinowm' (frozen DINOv2 ViT-S/14 patch encoder + patch-token predictor)."""
     encoder: str = "vit"
     """Frame encoder: 'vit' (paper, ViT-Tiny at 224) or 'cnn' (encoder-agnostic ablation)."""
     image_size: int = 64
@@ -91,11 +94,30 @@ class ModelConfig:
     """Predictor MLP hidden size."""
     pred_dropout: float = 0.1
     """Dropout in predictor attention and MLP (paper ablation: 0.1 best)."""
+    idm_hidden: int = 0
+    """PLDM inverse-dynamics head hidden width (action block from two latents); 0: no head."""
+    dino_image_size: int = 56
+    """dinowm: frames are resized to this side for the ViT-S/14 (multiple of 14; 56: 16 patches)."""
+    dino_weights: str = ""
+    """dinowm: local `dinov2_vits14` state dict (.pth/.safetensors); empty: fixed random init."""
+    dino_action_dim: int = 10
+    """dinowm: action-embedding width concatenated to every patch token's features."""
 
     def __post_init__(self) -> None:
+        _check(
+            self.kind in ("lewm", "pldm", "dinowm"), "model.kind", "must be lewm, pldm or dinowm"
+        )
+        _check(self.idm_hidden >= 0, "model.idm_hidden", "must be >= 0")
+        if self.kind == "dinowm":
+            _check(
+                self.dino_image_size >= 14 and self.dino_image_size % 14 == 0,
+                "model.dino_image_size",
+                "must be a positive multiple of the ViT-S/14 patch size 14",
+            )
+            _check(self.dino_action_dim >= 1, "model.dino_action_dim", "must be >= 1")
         _check(self.encoder in ("vit", "cnn"), "model.encoder", "must be 'vit' or 'cnn'")
         _check(self.image_size >= 8, "model.image_size", "must be >= 8")
-        if self.encoder == "vit":
+        if self.encoder == "vit" and self.kind != "dinowm":  # dinowm has its own ViT-S/14
             _check(
                 self.image_size % self.patch_size == 0,
                 "model.patch_size",
@@ -162,6 +184,18 @@ class TrainConfig:
     (every N-frame window of a longer clip predicts its next frames; amortises encoding)."""
     precision: str = "fp32"
     """'fp32' (default; bf16 NaNs reported late in training) or 'bf16' autocast."""
+    pldm_var: float = 18.0
+    """PLDM weight of the per-step variance hinge (SPEC §8: 18)."""
+    pldm_cov: float = 12.0
+    """PLDM weight of the per-step covariance term (SPEC §8: 12)."""
+    pldm_time_sim: float = 0.2
+    """PLDM weight of the temporal similarity ||z_{t+1} - z_t||^2 (SPEC §8: 0.2)."""
+    pldm_time_var: float = 0.7
+    """PLDM weight of the variance hinge across time within a clip (SPEC §8: 0.7)."""
+    pldm_time_cov: float = 0.0
+    """PLDM weight of the covariance across time within a clip (SPEC §8: 0)."""
+    pldm_idm: float = 0.0
+    """PLDM weight of the inverse-dynamics loss (SPEC §8: 0; > 0 needs model.idm_hidden > 0)."""
     seed: int = 3072
     """Run seed (paper: 3072): weights, data order and SIGReg directions derive from it."""
     device: str = "auto"
@@ -201,6 +235,8 @@ class TrainConfig:
         for name in ("val_every", "val_batches", "ckpt_every", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name}", "must be >= 1")
         _check(self.threads >= 0, "train.threads", "must be >= 0")
+        for name in ("var", "cov", "time_sim", "time_var", "time_cov", "idm"):
+            _check(getattr(self, f"pldm_{name}") >= 0, f"train.pldm_{name}", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -316,6 +352,11 @@ class RunConfig:
             self.model.history < self.data.num_frames,
             "model.history",
             f"must be < data.num_frames={self.data.num_frames} (history frames predict the next)",
+        )
+        _check(
+            self.train.pldm_idm == 0 or (self.model.kind == "pldm" and self.model.idm_hidden > 0),
+            "train.pldm_idm",
+            "> 0 needs model.kind=pldm and model.idm_hidden > 0 (the inverse-dynamics head)",
         )
 
     # ----------------------------------------------------------------------------- (de)serialise

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from lewm.baselines.registry import build_model, objective_for
 from lewm.checkpoint import (
     load_checkpoint,
     load_state_strict,
@@ -64,6 +65,22 @@ class TrainResult:
 
 
 def objective(
+    model: torch.nn.Module,
+    pixels: torch.Tensor,
+    blocks: torch.Tensor,
+    cfg: RunConfig,
+    gen: torch.Generator,
+    reduce_mean: ReduceMean | None = None,
+    global_batch: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """The training loss of ``cfg.model.kind`` on one batch (LeWM: :func:`lewm_objective`; the
+    SPEC §8 baselines: :mod:`lewm.baselines`). Returns ``loss``, ``pred_loss`` and each other
+    term of that objective (every key is logged to metrics.jsonl)."""
+    fn = objective_for(cfg.model.kind)
+    return fn(model, pixels, blocks, cfg, gen, reduce_mean, global_batch)
+
+
+def lewm_objective(
     model: LeWM,
     pixels: torch.Tensor,
     blocks: torch.Tensor,
@@ -192,10 +209,12 @@ def train(
 
     # ---------------------------------------------------------------- model, optimiser, schedule
     torch.manual_seed(tc.seed)
-    model = LeWM(cfg.model).to(device)
+    model = build_model(cfg.model).to(device)
     if world > 1:  # projector BatchNorm over the global batch, like one device (lewm.distributed)
         convert_batchnorm(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    # Only trainable parameters: a frozen encoder (DINO-WM, SPEC §8) is left out of the optimiser.
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = len(train_ds) // tc.batch_size
     total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
     step = 0
@@ -275,15 +294,14 @@ def train(
                 else:
                     terms = objective(model, pixels, blocks, cfg, gen)
             if any_rank(not torch.isfinite(terms["loss"]), device):
-                pred, sig = (float(terms[k].detach()) for k in ("pred_loss", "sigreg"))
+                parts = ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in terms.items())
                 raise TrainingDiverged(
-                    f"non-finite loss at step {step} (pred {pred:.4g}, "
-                    f"sigreg {sig:.4g}); the last good checkpoint in "
+                    f"non-finite loss at step {step} ({parts}); the last good checkpoint in "
                     f"{run_dir} is kept. Try train.precision=fp32 or a lower train.lr."
                 )
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip or float("inf"))
+            gnorm = torch.nn.utils.clip_grad_norm_(trainable, tc.grad_clip or float("inf"))
             opt.step()
             step += 1
             clips_since += len(idx)
@@ -302,7 +320,7 @@ def train(
                 t_log, clips_since = now, 0
                 if rank_ == 0:
                     _write_metrics(metrics_file, tb, step, last)
-                bar.set_postfix(pred=f"{last['pred_loss']:.4f}", sig=f"{last['sigreg']:.3f}")
+                bar.set_postfix(pred=f"{last['pred_loss']:.4f}", loss=f"{last['loss']:.3f}")
             if (
                 rank_ == 0
                 and val_ds is not None

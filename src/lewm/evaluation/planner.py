@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from lewm.baselines.registry import goal_distance, plan_max_batch
 from lewm.config import PlanConfig
 from lewm.model import LeWM
 from lewm.planning import make_solver
@@ -35,7 +36,8 @@ class LatentPlanner:
     solve_seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.solver = make_solver(self.cfg)
+        # Patch-token models (DINO-WM) evaluate the candidates in chunks to bound memory.
+        self.solver = make_solver(self.cfg, max_batch=plan_max_batch(self.model.cfg))
         self.model.eval()
 
     @torch.no_grad()
@@ -55,7 +57,9 @@ class LatentPlanner:
             with autocast(self.device, self.cfg.precision):
                 return self.model.rollout(context, actions)[:, :, 1:].float()
 
-        cost = goal_cost(rollout, goal_emb, mode=self.cfg.cost)
+        cost = goal_cost(
+            rollout, goal_emb, mode=self.cfg.cost, distance=goal_distance(self.model.cfg)
+        )
         grad = self.cfg.solver == "grad"
         with torch.set_grad_enabled(grad), torch.inference_mode(not grad):
             result = self.solver.solve(

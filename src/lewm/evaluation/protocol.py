@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lewm.baselines.registry import build_model
 from lewm.checkpoint import load_checkpoint, load_state_strict
 from lewm.config import RunConfig
 from lewm.data.store import EpisodeStore
@@ -232,9 +233,9 @@ def summarize(
 
 
 def load_model(run_dir: str | Path, device: torch.device) -> tuple[LeWM, RunConfig, dict]:
-    """Build the model of a run and load its weights strictly."""
+    """Build the model of a run (any ``model.kind``) and load its weights strictly."""
     ckpt = load_checkpoint(run_dir)
-    model = LeWM(ckpt.config.model)
+    model = build_model(ckpt.config.model, ckpt.state_dict)
     load_state_strict(model, ckpt.state_dict, str(ckpt.path / "model.safetensors"))
     return model.to(device).eval(), ckpt.config, ckpt.meta
 

@@ -24,16 +24,21 @@ def goal_cost(
     goal_emb: Tensor,
     mode: str = "last",
     autocast_dtype: torch.dtype | None = None,
+    distance: str = "sum",
 ) -> CostFn:
     """Build cost(actions (B, S, H, K)) -> (B, S) from a latent rollout and goal embeddings.
 
-    goal_emb: (B, D), one goal per problem. mode "last" (paper): squared L2 distance (summed over
-    D) between the last predicted embedding and the goal; "all": that distance summed over all H
-    predicted steps. ``autocast_dtype`` (e.g. torch.bfloat16) runs the rollout under autocast on
-    the goal's device type; the distance is always computed in float32.
+    goal_emb: (B, D), one goal per problem. mode "last" (paper): distance between the last
+    predicted embedding and the goal; "all": that distance summed over all H predicted steps.
+    distance "sum": squared L2 summed over D (LeWM, SPEC §5); "mean": mean squared error over D
+    (DINO-WM's mean MSE over patch tokens, their features flattened into D, SPEC §8).
+    ``autocast_dtype`` (e.g. torch.bfloat16) runs the rollout under autocast on the goal's device
+    type; the distance is always computed in float32.
     """
     if mode not in ("last", "all"):
         raise ValueError(f"goal_cost: mode must be 'last' or 'all', got {mode!r}")
+    if distance not in ("sum", "mean"):
+        raise ValueError(f"goal_cost: distance must be 'sum' or 'mean', got {distance!r}")
     if goal_emb.dim() != 2:
         raise ValueError(f"goal_cost: goal_emb must be (B, D), got {tuple(goal_emb.shape)}")
     goal = goal_emb.float()[:, None, None, :]  # (B, 1, 1, D)
@@ -54,6 +59,8 @@ def goal_cost(
             )
         if mode == "last":
             pred = pred[:, :, -1:]
-        return (pred.float() - goal).pow(2).sum(dim=-1).sum(dim=-1)
+        sq = (pred.float() - goal).pow(2)
+        per_step = sq.sum(dim=-1) if distance == "sum" else sq.mean(dim=-1)
+        return per_step.sum(dim=-1)
 
     return cost

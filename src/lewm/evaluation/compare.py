@@ -1,0 +1,222 @@
+"""`lewm compare RUN...`: several trained runs (any ``model.kind``) side by side (SPEC §8).
+
+For every run: planning success (mean ± 95% interval over the evaluation seeds) on the **same**
+start/goal pairs — its ``results.json`` is reused when its pairs are exactly the requested ones,
+otherwise the run is evaluated now —, the planning time per solve, the tokens one frame is encoded
+into, the parameter count and the training time.
+
+Planning time is measured twice. ``plan_s_batch`` is the median solve time recorded by the
+evaluation (one lock-step solve for all still-active episodes, so it depends on how many episodes
+were still running). ``planning_time_s`` is measured here, side by side in one process, as the
+median of ``timing_solves`` solves of a *single* problem (B = 1, the run's planner settings) — the
+quantity the paper compares (0.98 s LeWM vs 47 s DINO-WM per plan, SPEC §5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lewm.baselines.registry import tokens_per_frame
+from lewm.checkpoint import load_checkpoint
+from lewm.config import RunConfig
+from lewm.data.store import EpisodeStore
+from lewm.evaluation.planner import LatentPlanner
+from lewm.evaluation.protocol import evaluate_run, load_model, sample_pairs
+from lewm.runtime import generator, resolve_device
+
+log = logging.getLogger(__name__)
+
+COMPARE_RESULTS = "results.compare.json"
+"""Where compare writes an evaluation when the run already has a results.json for other pairs."""
+
+
+def requested_eval(cfg: RunConfig, episodes: int | None, seeds, protocol: str | None) -> dict:
+    """The evaluation every run is held to: the given values, else those of ``cfg``."""
+    return {
+        "protocol": protocol or cfg.eval.protocol,
+        "episodes": episodes or cfg.eval.episodes,
+        "seeds": [int(s) for s in (seeds if seeds is not None else cfg.eval.seeds)],
+        "goal_offset": cfg.eval.goal_offset,
+        "eval_budget": cfg.eval.eval_budget,
+    }
+
+
+def _expected_pairs(store: EpisodeStore, req: dict) -> list[list[tuple[int, int, int]]]:
+    return [
+        [
+            (p.episode, p.start, p.goal)
+            for p in sample_pairs(store, req["protocol"], req["episodes"], req["goal_offset"], seed)
+        ]
+        for seed in req["seeds"]
+    ]
+
+
+def results_match(results: dict, store: EpisodeStore, req: dict, cfg: RunConfig) -> bool:
+    """True when a results record was computed on exactly the requested pairs and budget."""
+    if (
+        results.get("protocol") != req["protocol"]
+        or results.get("seeds") != req["seeds"]
+        or results.get("episodes_per_seed") != req["episodes"]
+        or cfg.eval.eval_budget != req["eval_budget"]
+        or cfg.eval.goal_offset != req["goal_offset"]
+    ):
+        return False
+    got = [
+        [(e["episode"], e["start"], e["goal"]) for e in s.get("episodes", [])]
+        for s in results.get("per_seed", [])
+    ]
+    return got == _expected_pairs(store, req)
+
+
+def run_results(
+    run_dir: Path, req: dict, data_path: str | None, progress: bool
+) -> tuple[dict, str]:
+    """The run's evaluation on the requested pairs: (results, 'reused <file>' | 'evaluated')."""
+    ckpt_cfg = load_checkpoint(run_dir).config
+    store = EpisodeStore(data_path or ckpt_cfg.data.path, in_memory=False)
+    for name in ("results.json", COMPARE_RESULTS):
+        path = run_dir / name
+        if path.is_file():
+            res = json.loads(path.read_text())
+            if results_match(res, store, req, ckpt_cfg):
+                return res, f"reused {name}"
+    out = run_dir / ("results.json" if not (run_dir / "results.json").exists() else COMPARE_RESULTS)
+    overrides = [
+        f"eval.protocol={req['protocol']}",
+        f"eval.episodes={req['episodes']}",
+        f"eval.seeds=[{','.join(str(s) for s in req['seeds'])}]",
+        f"eval.goal_offset={req['goal_offset']}",
+        f"eval.eval_budget={req['eval_budget']}",
+    ]
+    log.info("%s: no results on the requested pairs; evaluating -> %s", run_dir, out)
+    res = evaluate_run(run_dir, overrides, data_path, out=str(out), progress=progress)
+    return res, "evaluated"
+
+
+@torch.no_grad()
+def single_solve_seconds(
+    run_dir: Path, data_path: str | None, solves: int, device: torch.device
+) -> float:
+    """Median wall time of ``solves`` single-problem plans (B = 1) with the run's planner.
+
+    The start and goal frames are a fixed held-out pair (evaluation seed 0); one warm-up solve
+    is not counted.
+    """
+    model, cfg, _ = load_model(run_dir, device)
+    store = EpisodeStore(data_path or cfg.data.path, in_memory=False)
+    pair = sample_pairs(store, cfg.eval.protocol, 1, cfg.eval.goal_offset, 0)[0]
+    pixels, off = store.column("pixels"), int(store.ep_offset[pair.episode])
+    obs = np.asarray(pixels[off + pair.start])[None]
+    goal = np.asarray(pixels[off + pair.goal])[None]
+    planner = LatentPlanner(model, cfg.plan, device, generator(device, cfg.plan.seed, "timing"))
+    goal_emb = planner.encode(goal)
+    times = []
+    for i in range(solves + 1):
+        t0 = time.perf_counter()
+        planner.plan(obs, goal_emb)
+        if i:  # the first solve warms up allocators and kernels
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def train_minutes(run_dir: Path) -> float | None:
+    """Training wall time: ``summary.json``'s train_seconds (pipeline runs), else estimated from
+    the timestamps of ``metrics.jsonl`` (span of the logged steps scaled to all steps)."""
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        secs = json.loads(summary.read_text()).get("train_seconds")
+        if secs:
+            return secs / 60
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.open() if line.strip()]
+    rows = [r for r in rows if "loss" in r and "time" in r and "step" in r]
+    if len(rows) < 2 or rows[-1]["step"] <= rows[0]["step"]:
+        return None
+    span = rows[-1]["time"] - rows[0]["time"]
+    return span * rows[-1]["step"] / (rows[-1]["step"] - rows[0]["step"]) / 60
+
+
+def compare_runs(
+    run_dirs: list[str | Path],
+    episodes: int | None = None,
+    seeds: list[int] | None = None,
+    protocol: str | None = None,
+    data_path: str | None = None,
+    timing_solves: int = 3,
+    device: str = "auto",
+    progress: bool = True,
+) -> list[dict]:
+    """One row per run (keys: name, run_dir, kind, success_mean, success_ci, random_success,
+    planning_time_s, plan_s_batch, tokens_per_frame, params, trainable_params, train_minutes,
+    source). The pairs are those requested, defaulting to the first run's evaluation settings."""
+    if not run_dirs:
+        raise ValueError("lewm compare: give at least one run directory")
+    dirs = [Path(d) for d in run_dirs]
+    first = load_checkpoint(dirs[0]).config
+    req = requested_eval(first, episodes, seeds, protocol)
+    dev = resolve_device(device)
+    rows = []
+    for d in dirs:
+        ckpt = load_checkpoint(d)
+        res, source = run_results(d, req, data_path, progress)
+        params = ckpt.meta.get("params", {})
+        rows.append(
+            {
+                "name": d.name,
+                "run_dir": str(d),
+                "kind": ckpt.config.model.kind,
+                "success_mean": res["success_mean"],
+                "success_ci": res["success_ci95"],
+                "random_success": res.get("random_success_mean"),
+                "planning_time_s": single_solve_seconds(d, data_path, timing_solves, dev),
+                "plan_s_batch": res.get("solve_seconds_median"),
+                "tokens_per_frame": tokens_per_frame(ckpt.config.model),
+                "params": params.get("total"),
+                "trainable_params": params.get("trainable", params.get("total")),
+                "train_minutes": train_minutes(d),
+                "source": source,
+            }
+        )
+    rows[0]["requested"] = req
+    return rows
+
+
+def _millions(n: int | None) -> str:
+    return "–" if n is None else f"{n / 1e6:.2f}M"
+
+
+def format_compare(rows: list[dict]) -> str:
+    """The comparison table, with each run's planning-time ratio to the first run."""
+    req = rows[0].get("requested", {})
+    head = (
+        f"{'run':<24}{'kind':<8}{'success %':>14}{'random %':>10}{'plan s/solve':>14}"
+        f"{'x first':>9}{'batch s':>9}{'tok/frame':>11}{'params':>9}{'trained':>9}{'train min':>11}"
+    )
+    lines = [
+        f"pairs: {req.get('protocol')} protocol, {req.get('episodes')} pairs x seeds "
+        f"{req.get('seeds')}; plan s/solve = median of single-problem solves measured side by side",
+        head,
+        "-" * len(head),
+    ]
+    base = rows[0]["planning_time_s"]
+    for r in rows:
+        succ = f"{100 * r['success_mean']:.1f} ± {100 * r['success_ci']:.1f}"
+        rand = "–" if r["random_success"] is None else f"{100 * r['random_success']:.1f}"
+        batch = "–" if r["plan_s_batch"] is None else f"{r['plan_s_batch']:.2f}"
+        tmin = "–" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
+        lines.append(
+            f"{r['name'][:23]:<24}{r['kind']:<8}{succ:>14}{rand:>10}{r['planning_time_s']:>14.3f}"
+            f"{r['planning_time_s'] / base:>8.1f}x{batch:>9}{r['tokens_per_frame']:>11}"
+            f"{_millions(r['params']):>9}{_millions(r['trainable_params']):>9}{tmin:>11}"
+        )
+    lines.append("sources: " + "; ".join(f"{r['name']}: {r['source']}" for r in rows))
+    return "\n".join(lines)
