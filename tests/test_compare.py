@@ -42,10 +42,15 @@ def test_compare_reuses_matching_results_and_evaluates_the_rest(two_runs):
 
     # Other pairs: the existing results.json does not match, so compare evaluates again,
     # into a separate file, and leaves results.json alone.
-    rows = compare_runs([lewm_run, dino_run], seeds=[1], timing_solves=1, progress=False)
+    rows = compare_runs([lewm_run, dino_run], seeds=[0, 1], timing_solves=1, progress=False)
     assert [r["source"] for r in rows] == ["evaluated", "evaluated"]
     assert (lewm_run / "results.json").read_text() == before
-    assert json.loads((lewm_run / COMPARE_RESULTS).read_text())["seeds"] == [1]
+    two = json.loads((lewm_run / COMPARE_RESULTS).read_text())
+    assert two["seeds"] == [0, 1]
+    # A file with more seeds serves a subset: seed 1 alone is reused, its numbers recomputed.
+    rows = compare_runs([lewm_run], seeds=[1], timing_solves=1, progress=False)
+    assert rows[0]["source"] == f"reused {COMPARE_RESULTS}"
+    assert rows[0]["success_mean"] == two["per_seed"][1]["success"] and rows[0]["success_ci"] == 0
 
 
 def test_cli_prints_the_table_and_writes_json_and_html(two_runs, tmp_path, capsys):

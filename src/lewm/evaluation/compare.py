@@ -1,9 +1,11 @@
 """`lewm compare RUN...`: several trained runs (any ``model.kind``) side by side (SPEC §8).
 
 For every run: planning success (mean ± 95% interval over the evaluation seeds) on the **same**
-start/goal pairs — its ``results.json`` is reused when its pairs are exactly the requested ones,
-otherwise the run is evaluated now —, the planning time per solve, the tokens one frame is encoded
-into, the parameter count and the training time.
+start/goal pairs — its ``results.json`` is reused when it holds every requested seed on exactly the
+requested pairs (a file with more seeds serves a subset), otherwise the run is evaluated now —,
+the planning time per solve, the tokens one frame is encoded into, the parameter count and the
+training time. An evaluation made here goes to ``results.json`` if the run has none, else to
+``results.compare.json``: an existing results file is never overwritten.
 
 Planning time is measured twice. ``plan_s_batch`` is the median solve time recorded by the
 evaluation (one lock-step solve for all still-active episodes, so it depends on how many episodes
@@ -28,7 +30,12 @@ from lewm.checkpoint import load_checkpoint
 from lewm.config import RunConfig
 from lewm.data.store import EpisodeStore
 from lewm.evaluation.planner import LatentPlanner
-from lewm.evaluation.protocol import evaluate_run, load_model, sample_pairs
+from lewm.evaluation.protocol import (
+    confidence_interval,
+    evaluate_run,
+    load_model,
+    sample_pairs,
+)
 from lewm.runtime import generator, resolve_device
 
 log = logging.getLogger(__name__)
@@ -58,21 +65,37 @@ def _expected_pairs(store: EpisodeStore, req: dict) -> list[list[tuple[int, int,
     ]
 
 
-def results_match(results: dict, store: EpisodeStore, req: dict, cfg: RunConfig) -> bool:
-    """True when a results record was computed on exactly the requested pairs and budget."""
+def matching_seeds(results: dict, store: EpisodeStore, req: dict, cfg: RunConfig) -> dict | None:
+    """The results restricted to the requested seeds when every one of them was evaluated on
+    exactly the requested pairs and budget (a file with more seeds serves a subset); else None.
+
+    Success mean and interval are recomputed over the requested seeds; the solve-time median is
+    the file's (over all its seeds).
+    """
     if (
         results.get("protocol") != req["protocol"]
-        or results.get("seeds") != req["seeds"]
         or results.get("episodes_per_seed") != req["episodes"]
         or cfg.eval.eval_budget != req["eval_budget"]
         or cfg.eval.goal_offset != req["goal_offset"]
     ):
-        return False
-    got = [
-        [(e["episode"], e["start"], e["goal"]) for e in s.get("episodes", [])]
-        for s in results.get("per_seed", [])
-    ]
-    return got == _expected_pairs(store, req)
+        return None
+    by_seed = {s["seed"]: s for s in results.get("per_seed", [])}
+    if not set(req["seeds"]) <= set(by_seed):
+        return None
+    chosen = [by_seed[seed] for seed in req["seeds"]]
+    got = [[(e["episode"], e["start"], e["goal"]) for e in s.get("episodes", [])] for s in chosen]
+    if got != _expected_pairs(store, req):
+        return None
+    succ = [s["success"] for s in chosen]
+    rand = [s["random_success"] for s in chosen]
+    return {
+        **results,
+        "seeds": list(req["seeds"]),
+        "per_seed": chosen,
+        "success_mean": float(np.mean(succ)),
+        "success_ci95": confidence_interval(succ),
+        "random_success_mean": float(np.mean(rand)),
+    }
 
 
 def run_results(
@@ -84,8 +107,8 @@ def run_results(
     for name in ("results.json", COMPARE_RESULTS):
         path = run_dir / name
         if path.is_file():
-            res = json.loads(path.read_text())
-            if results_match(res, store, req, ckpt_cfg):
+            res = matching_seeds(json.loads(path.read_text()), store, req, ckpt_cfg)
+            if res is not None:
                 return res, f"reused {name}"
     out = run_dir / ("results.json" if not (run_dir / "results.json").exists() else COMPARE_RESULTS)
     overrides = [
