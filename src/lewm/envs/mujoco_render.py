@@ -17,21 +17,22 @@ models compiled from the same file.
 
 Backend. MuJoCo picks its GL backend from ``MUJOCO_GL`` when `mujoco` is first imported; this
 module never sets it (the CLI sets ``MUJOCO_GL=egl`` in `cli.main`; tests in `conftest.py`).
-Teardown: contexts still open at interpreter exit are freed by an `atexit` hook registered after
-MuJoCo's own EGL hook, so it runs first (a context freed after `eglTerminate` prints errors).
+Teardown: contexts still open at interpreter exit are freed by an `atexit` hook re-registered
+after every context creation, so it runs before the `eglTerminate` hooks of MuJoCo and dm_control
+(a context freed after `eglTerminate` prints "Exception ignored ... EGLError").
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 
 _SHARED: dict[tuple, MujocoRenderer] = {}
 _OPEN: list[MujocoRenderer] = []
-_ATEXIT_REGISTERED = False
 
 # Render flags turned off: none of them changes what the world model has to see.
 _OFF_FLAGS = ("mjRND_SHADOW", "mjRND_REFLECTION", "mjRND_SKYBOX", "mjRND_HAZE", "mjRND_FOG")
@@ -55,26 +56,35 @@ def _gl_context(width: int, height: int) -> Any:
     try:
         ctx = gl_context.GLContext(width, height)
     except Exception as e:  # noqa: BLE001 - EGL/OSMesa/GLFW raise unrelated types
-        hint = (
-            " (MUJOCO_GL is unset, so MuJoCo tried GLFW, which needs a display: set "
-            "MUJOCO_GL=egl, or MUJOCO_GL=osmesa after `apt-get install libosmesa6`, before "
-            "importing mujoco)"
-            if gl_backend() == "glfw"
-            else ""
-        )
         raise GLUnavailableError(
-            f"cannot create an OpenGL context with MUJOCO_GL={gl_backend()!r}: {e}{hint}"
+            f"cannot create an OpenGL context with MUJOCO_GL={gl_backend()!r}: {e}{_hint()}"
         ) from e
     return ctx
 
 
+def _hint() -> str:
+    if gl_backend() != "glfw":
+        return ""
+    return (
+        " (MUJOCO_GL is unset, so MuJoCo tried GLFW, which needs a display: set "
+        "MUJOCO_GL=egl, or MUJOCO_GL=osmesa after `apt-get install libosmesa6`, before "
+        "importing mujoco)"
+    )
+
+
 def gl_available() -> tuple[bool, str]:
-    """(True, "") if an offscreen GL context can be created here, else (False, reason)."""
+    """(True, "") if MuJoCo can render offscreen here (a real 8x8 frame), else (False, reason)."""
     try:
-        ctx = _gl_context(8, 8)
-    except Exception as e:  # noqa: BLE001
+        import mujoco
+
+        model = mujoco.MjModel.from_xml_string(
+            '<mujoco><worldbody><camera name="c"/></worldbody></mujoco>'
+        )
+        renderer = MujocoRenderer(model, 8, 8, "c")
+        renderer.render(model, mujoco.MjData(model))
+        renderer.close()
+    except Exception as e:  # noqa: BLE001 - any failure means "cannot render here"
         return False, str(e)
-    ctx.free()
     return True, ""
 
 
@@ -99,20 +109,25 @@ class MujocoRenderer:
     def __init__(
         self, model: Any, width: int, height: int, camera: str, max_geom: int = 2000
     ) -> None:
-        global _ATEXIT_REGISTERED
         import mujoco
 
         self._mj = mujoco
         prepare_model(model, width, height)
         self.width, self.height = int(width), int(height)
         self._gl = _gl_context(self.width, self.height)
-        if not _ATEXIT_REGISTERED:
-            # Registered after the first context exists, hence after MuJoCo's EGL eglTerminate
-            # hook: atexit runs in reverse order, so contexts are freed before the display goes.
-            atexit.register(close_all)
-            _ATEXIT_REGISTERED = True
-        self._gl.make_current()
-        self._ctx = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
+        # atexit runs hooks in reverse order of registration, and both MuJoCo (at its first EGL
+        # context) and dm_control (when imported, e.g. by ogbench) register eglTerminate. So
+        # (re-)register our hook after every context creation: it then runs before them.
+        atexit.unregister(close_all)
+        atexit.register(close_all)
+        try:
+            self._gl.make_current()
+            self._ctx = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
+        except Exception as e:  # noqa: BLE001 - e.g. GLFW "created" no context without display
+            self._gl.free()
+            raise GLUnavailableError(
+                f"cannot render with MUJOCO_GL={gl_backend()!r}: {e}{_hint()}"
+            ) from e
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._ctx)
         self._scene = mujoco.MjvScene(model, maxgeom=max_geom)
         for name in _OFF_FLAGS:
@@ -150,13 +165,15 @@ class MujocoRenderer:
         """Free the GL resources (idempotent)."""
         if self._gl is None:
             return
-        self._gl.make_current()
-        self._ctx.free()
-        self._gl.free()
-        self._gl = None
-        self._ctx = None
+        gl, ctx = self._gl, self._ctx
+        self._gl = self._ctx = None
         if self in _OPEN:
             _OPEN.remove(self)
+        try:
+            gl.make_current()
+            ctx.free()
+        finally:
+            gl.free()
         for key, r in list(_SHARED.items()):
             if r is self:
                 del _SHARED[key]
@@ -187,4 +204,7 @@ def release(renderer: MujocoRenderer | None) -> None:
 def close_all() -> None:
     """Free every renderer still open (atexit hook; also handy in tests)."""
     for r in list(_OPEN):
-        r.close()
+        try:
+            r.close()
+        except Exception as e:  # noqa: BLE001 - at exit, a torn-down display only costs a warning
+            warnings.warn(f"could not free a MuJoCo GL context: {e}", stacklevel=1)

@@ -116,6 +116,7 @@ class ReacherEnv(LeWMEnv):
         self._target = np.zeros(2)
         self._steps = 0
         self._renderer: mujoco_render.MujocoRenderer | None = None
+        self._set_joints(np.zeros(2), np.zeros(2))  # valid kinematics before the first reset
 
     # --------------------------------------------------------------------------- gym API
     def reset(
