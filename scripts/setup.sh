@@ -2,14 +2,17 @@
 # Installs lewm and everything it needs into ./.venv on a fresh machine (CPU).
 # torch is pinned to 2.13.0: on these machines that resolves to the local CPU wheel, while an
 # open version range would pull a multi-GB CUDA build (shared/MACHINE.md).
-# System packages (Debian): chromium for the report's browser test (`lewm report`), and
-# libosmesa6 so MuJoCo can also render headless through OSMesa where EGL is missing.
+# System packages (Debian): chromium for the report's browser test (`lewm report`); Mesa's
+# software EGL (libegl1, libegl-mesa0, libgl1-mesa-dri) for headless MuJoCo rendering
+# (MUJOCO_GL=egl, the default), and libosmesa6 for the OSMesa fallback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-[ -e /usr/lib/x86_64-linux-gnu/libOSMesa.so.8 ] || need+=(libosmesa6)
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then
