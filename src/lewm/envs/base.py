@@ -36,7 +36,17 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
     surprise_object: ClassVar[str] = ""
     surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
 
-    def __init__(self, image_size: int = 64, render_mode: str | None = "rgb_array") -> None:
+    def __init__(
+        self,
+        image_size: int = 64,
+        render_mode: str | None = "rgb_array",
+        max_episode_steps: int | None = None,
+    ) -> None:
+        """Validate and set `image_size`, `render_mode` and (if given) `max_episode_steps`."""
+        if max_episode_steps is not None:
+            if max_episode_steps < 1:
+                raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+            self.max_episode_steps = int(max_episode_steps)
         if not isinstance(image_size, (int, np.integer)) or image_size < 8:
             raise ValueError(f"image_size must be an int >= 8 pixels, got {image_size!r}")
         if render_mode not in (None, "rgb_array"):

@@ -98,14 +98,11 @@ class CubeEnv(LeWMEnv):
         max_episode_steps: int = 200,
         render_mode: str | None = "rgb_array",
     ) -> None:
-        super().__init__(image_size=image_size, render_mode=render_mode)
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        super().__init__(image_size, render_mode, max_episode_steps)
         import mujoco
         import ogbench  # noqa: F401  (registers the ogbench gym ids)
 
         self._mj = mujoco
-        self.max_episode_steps = int(max_episode_steps)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (5,), dtype=np.float32)
         outer = gymnasium.make(
             "visual-cube-single-v0",

@@ -125,10 +125,7 @@ class PushTEnv(LeWMEnv):
         goal_overlay: bool = False,
         render_mode: str | None = "rgb_array",
     ) -> None:
-        super().__init__(image_size=image_size, render_mode=render_mode)
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        self.max_episode_steps = int(max_episode_steps)
+        super().__init__(image_size, render_mode, max_episode_steps)
         self.goal_overlay = bool(goal_overlay)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
         self._target = np.array([256.0, 256.0, math.pi / 4])

@@ -93,13 +93,10 @@ class ReacherEnv(LeWMEnv):
         max_episode_steps: int = 200,
         render_mode: str | None = "rgb_array",
     ) -> None:
-        super().__init__(image_size=image_size, render_mode=render_mode)
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        super().__init__(image_size, render_mode, max_episode_steps)
         import mujoco
 
         self._mj = mujoco
-        self.max_episode_steps = int(max_episode_steps)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
         self.model = mujoco.MjModel.from_xml_path(str(reacher_xml_path()))
         self.data = mujoco.MjData(self.model)

@@ -95,14 +95,11 @@ class TwoRoomEnv(LeWMEnv):
         max_episode_steps: int = 100,
         render_mode: str | None = "rgb_array",
     ) -> None:
-        super().__init__(image_size=image_size, render_mode=render_mode)
+        super().__init__(image_size, render_mode, max_episode_steps)
         if not 0.0 <= cross_room_prob <= 1.0:
             raise ValueError(f"cross_room_prob must be in [0, 1], got {cross_room_prob}")
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
         self.randomize_door = bool(randomize_door)
         self.cross_room_prob = float(cross_room_prob)
-        self.max_episode_steps = int(max_episode_steps)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
         self._agent = np.array([60.0, 150.0])
         self._target = np.array([160.0, 150.0])
