@@ -419,12 +419,8 @@ def cmd_compare(args) -> int:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
         print(f"-> {args.json}")
     if args.html:
-        try:
-            from lewm.report.html import build_compare_report
-        except ImportError as exc:
-            raise RuntimeError(
-                f"--html needs lewm.report.html.build_compare_report ({exc})"
-            ) from None
+        from lewm.report.html import build_compare_report
+
         out = build_compare_report(rows, [Path(d) for d in args.run_dirs], Path(args.html))
         print(f"-> {out}")
     return 0
