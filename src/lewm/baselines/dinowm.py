@@ -30,7 +30,7 @@ from torch import nn
 
 from lewm.config import ModelConfig
 from lewm.model.dinov2 import VITS14, DinoV2, build_dinov2
-from lewm.model.lewm import IMAGENET_MEAN, IMAGENET_STD
+from lewm.model.lewm import IMAGENET_MEAN, IMAGENET_STD, autoregressive_rollout
 
 
 class FrameCausalBlock(nn.Module):
@@ -163,25 +163,13 @@ class DinoWM(nn.Module):
         context_emb (B, T, D), action_blocks (B, S, T-1+H, K) -> (B, S, T+H, D). Each step feeds
         the last <= N frames (all their patch tokens) and keeps the last frame's prediction.
         """
-        b, t, d = context_emb.shape
-        if action_blocks.dim() != 4 or action_blocks.shape[0] != b:
-            raise ValueError(
-                f"action_blocks must be (B={b}, S, T-1+H, K), got {tuple(action_blocks.shape)}"
-            )
-        s, steps = action_blocks.shape[1], action_blocks.shape[2]
-        horizon = steps - (t - 1)
-        if horizon < 1:
-            raise ValueError(f"need T-1+H >= T action blocks (H >= 1), got {steps} for T={t}")
-        n = self.cfg.history
-        act = self.encode_actions(action_blocks.reshape(b * s, steps, -1))
-        emb = context_emb.unsqueeze(1).expand(b, s, t, d).reshape(b * s, t, d)
-        window, outputs = emb[:, -n:], [emb]
-        for h in range(horizon):
-            cur = t + h
-            nxt = self.predict(window, act[:, cur - window.shape[1] : cur])[:, -1:]
-            outputs.append(nxt.to(emb.dtype))
-            window = torch.cat([window, outputs[-1]], dim=1)[:, -n:]
-        return torch.cat(outputs, dim=1).view(b, s, t + horizon, d)
+        return autoregressive_rollout(
+            context_emb,
+            action_blocks,
+            self.cfg.history,
+            self.encode_actions,
+            lambda window, act: self.predict(window, act)[:, -1:],
+        )
 
     # ---------------------------------------------------------------------------- bookkeeping
     def param_counts(self) -> dict[str, int]:

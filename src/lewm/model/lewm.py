@@ -8,6 +8,8 @@ Shapes: B batch, T time, S candidates, H horizon, D latent (``embed_dim``), K ac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -146,26 +148,14 @@ class LeWM(nn.Module):
         mode pred_proj's BatchNorm would see only the last tokens). Differentiable; wrap in
         ``torch.no_grad()`` for sampling-based planners. Cost: H predictor calls on (B*S, <=N).
         """
-        b, t, d = context_emb.shape
-        if action_blocks.dim() != 4 or action_blocks.shape[0] != b:
-            raise ValueError(
-                f"action_blocks must be (B={b}, S, T-1+H, K), got {tuple(action_blocks.shape)}"
-            )
-        s, steps = action_blocks.shape[1], action_blocks.shape[2]
-        horizon = steps - (t - 1)
-        if horizon < 1:
-            raise ValueError(f"need T-1+H >= T action blocks (H >= 1), got {steps} for T={t}")
-        n = self.cfg.history
-        act = self.encode_actions(action_blocks.reshape(b * s, steps, -1))  # (B*S, T-1+H, D)
-        emb = context_emb.unsqueeze(1).expand(b, s, t, d).reshape(b * s, t, d)
-        window, outputs = emb[:, -n:], [emb]
-        for h in range(horizon):
-            cur = t + h  # frames known so far; the next action block is cur - 1
-            a = act[:, cur - window.shape[1] : cur]
-            nxt = self.pred_proj(self.predictor(window, a)[:, -1:])  # (B*S, 1, D)
-            outputs.append(nxt)
-            window = torch.cat([window, nxt], dim=1)[:, -n:]
-        return torch.cat(outputs, dim=1).view(b, s, t + horizon, d)
+        return autoregressive_rollout(
+            context_emb,
+            action_blocks,
+            self.cfg.history,
+            self.encode_actions,
+            # pred_proj on the last token only: its BatchNorm is per token in eval mode.
+            lambda window, act: self.pred_proj(self.predictor(window, act)[:, -1:]),
+        )
 
     # ---------------------------------------------------------------------------- bookkeeping
     def param_counts(self) -> dict[str, int]:
@@ -174,3 +164,38 @@ class LeWM(nn.Module):
         counts = {p: sum(x.numel() for x in getattr(self, p).parameters()) for p in parts}
         counts["total"] = sum(x.numel() for x in self.parameters())
         return counts
+
+
+def autoregressive_rollout(
+    context_emb: torch.Tensor,
+    action_blocks: torch.Tensor,
+    history: int,
+    encode_actions: Callable[[torch.Tensor], torch.Tensor],
+    predict_last: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """The rollout loop shared by every model kind (SPEC §5 planning cost).
+
+    context_emb (B, T, D); action_blocks (B, S, T-1+H, K) (block i leaves frame i);
+    ``encode_actions`` maps (B*S, T-1+H, K) -> (B*S, T-1+H, D'); ``predict_last(window
+    (B*S, <=N, D), actions (B*S, <=N, D')) -> (B*S, 1, D)`` predicts the frame after the window.
+    Returns (B, S, T+H, D): the context followed by H predictions, each step reading the last
+    ``history`` embeddings. Cost: H predictor calls on (B*S, <=N).
+    """
+    b, t, d = context_emb.shape
+    if action_blocks.dim() != 4 or action_blocks.shape[0] != b:
+        raise ValueError(
+            f"action_blocks must be (B={b}, S, T-1+H, K), got {tuple(action_blocks.shape)}"
+        )
+    s, steps = action_blocks.shape[1], action_blocks.shape[2]
+    horizon = steps - (t - 1)
+    if horizon < 1:
+        raise ValueError(f"need T-1+H >= T action blocks (H >= 1), got {steps} for T={t}")
+    act = encode_actions(action_blocks.reshape(b * s, steps, -1))
+    emb = context_emb.unsqueeze(1).expand(b, s, t, d).reshape(b * s, t, d)
+    window, outputs = emb[:, -history:], [emb]
+    for h in range(horizon):
+        cur = t + h  # frames known so far; the next action block is cur - 1
+        nxt = predict_last(window, act[:, cur - window.shape[1] : cur]).to(emb.dtype)
+        outputs.append(nxt)
+        window = torch.cat([window, nxt], dim=1)[:, -history:]
+    return torch.cat(outputs, dim=1).view(b, s, t + horizon, d)
