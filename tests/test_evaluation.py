@@ -119,7 +119,9 @@ def test_eval_run_writes_results_with_floor_and_timings(tiny_dataset, tmp_path):
     ):
         assert key in res
     assert 0.0 <= res["success_mean"] <= 1.0
-    assert "random policy" in format_results(res)
+    assert "random policy" in format_results(res) and "±" in format_results(res)
+    one_seed = {**res, "per_seed": res["per_seed"][:1]}  # no spread to estimate from one seed
+    assert "±" not in format_results(one_seed) and "no interval" in format_results(one_seed)
     gifs = sorted((tmp_path / "videos").glob("seed*/episode_*.gif"))
     assert len(gifs) == 2 * cfg.eval.episodes
     import imageio.v2 as imageio

@@ -274,11 +274,16 @@ def _merge(base: dict, overrides: list[str]) -> dict:
 
 def format_results(r: dict) -> str:
     """A short human-readable table of a results record."""
+
+    def interval(ci: float) -> str:
+        # One seed has no spread to estimate: say so rather than print "± 0.0".
+        return f" ± {100 * ci:.1f}" if len(r["per_seed"]) > 1 else " (one seed: no interval)"
+
     lines = [
         f"{'protocol':<26}{r['protocol']} ({r['episodes_per_seed']} pairs x seeds {r['seeds']})",
-        f"{'planning success':<26}{100 * r['success_mean']:.1f}% ± {100 * r['success_ci95']:.1f}",
-        f"{'random policy':<26}{100 * r['random_success_mean']:.1f}% ± "
-        f"{100 * r['random_success_ci95']:.1f}",
+        f"{'planning success':<26}{100 * r['success_mean']:.1f}%{interval(r['success_ci95'])}",
+        f"{'random policy':<26}{100 * r['random_success_mean']:.1f}%"
+        f"{interval(r['random_success_ci95'])}",
         f"{'solved at start':<26}{100 * r['solved_at_start']:.1f}%",
         f"{'per seed':<26}" + ", ".join(f"{100 * s['success']:.0f}%" for s in r["per_seed"]),
         f"{'plan time / solve':<26}median {r['solve_seconds_median']:.2f} s, "
