@@ -31,34 +31,22 @@ from torch import nn
 from lewm.config import ModelConfig
 from lewm.model.dinov2 import VITS14, DinoV2, build_dinov2
 from lewm.model.lewm import IMAGENET_MEAN, IMAGENET_STD, autoregressive_rollout
+from lewm.model.predictor import CausalAttention, FeedForward
 
 
 class FrameCausalBlock(nn.Module):
-    """Pre-norm transformer block: ``x + attn(LN(x), mask)``, then ``x + MLP(LN(x))``."""
+    """Pre-norm transformer block ``x + attn(x, mask)``, then ``x + MLP(x)`` (the LeWM
+    predictor's attention and MLP, without AdaLN: actions enter as token features)."""
 
     def __init__(self, dim: int, heads: int, head_dim: int, mlp: int, dropout: float) -> None:
         super().__init__()
-        inner = heads * head_dim
-        self.heads, self.head_dim, self.dropout = heads, head_dim, dropout
-        self.norm1 = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * inner, bias=False)
-        self.out = nn.Linear(inner, dim)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(
-            nn.Linear(dim, mlp), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp, dim)
-        )
-        self.drop = nn.Dropout(dropout)
+        self.attn = CausalAttention(dim, heads, head_dim, dropout)
+        self.mlp = FeedForward(dim, mlp, dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, L, dim), mask (L, L) bool (True = may attend) -> (B, L, dim)."""
-        b, n, _ = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(b, n, 3, self.heads, self.head_dim).unbind(2)
-        p = self.dropout if self.training else 0.0
-        att = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, dropout_p=p
-        )
-        x = x + self.drop(self.out(att.transpose(1, 2).reshape(b, n, -1)))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        x = x + self.attn(x, mask)
+        return x + self.mlp(x)
 
 
 class PatchPredictor(nn.Module):

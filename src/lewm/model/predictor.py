@@ -41,13 +41,16 @@ class CausalAttention(nn.Module):
         self.out = nn.Linear(inner, dim)
         self.out_drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, D) -> (B, T, D); token t attends to tokens <= t."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); token t attends to tokens <= t, or where ``mask`` (T, T)
+        bool is True (True = may attend; e.g. DINO-WM's frame-causal mask over patches)."""
         b, t, _ = x.shape
         qkv = self.qkv(self.norm(x)).view(b, t, 3, self.heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, heads, T, head_dim)
         drop = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=drop, is_causal=mask is None
+        )
         return self.out_drop(self.out(out.transpose(1, 2).reshape(b, t, -1)))
 
 
