@@ -6,7 +6,9 @@ import torch
 
 from lewm.config import ModelConfig
 from lewm.model import LeWM, sliding_windows
+from lewm.model import predictor as predictor_mod
 from lewm.model.lewm import IMAGENET_MEAN, IMAGENET_STD
+from lewm.model.predictor import attention
 
 SMALL = dict(
     image_size=32,
@@ -148,7 +150,7 @@ def _step_by_step(model: LeWM, ctx: torch.Tensor, blocks: torch.Tensor) -> torch
     return embs
 
 
-@pytest.mark.parametrize("t", [1, 2, 4])
+@pytest.mark.parametrize("t", [1, 2, 3, 4])
 def test_rollout_equals_step_by_step(t):
     model = _model().eval()
     _perturb_adaln(model)
@@ -163,6 +165,41 @@ def test_rollout_equals_step_by_step(t):
         for j in range(s):
             ref = _step_by_step(model, ctx, blocks[:, j])
             assert torch.allclose(out[:, j], ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("tq,tk", [(1, 1), (3, 3), (1, 3), (2, 3), (4, 4), (6, 6), (2, 6)])
+def test_attention_matches_sdpa(tq, tk, monkeypatch):
+    """The broadcast small-T attention (and its chunking) equals SDPA with the causal mask of
+    queries placed at the last Tq positions."""
+    g = torch.Generator().manual_seed(tq * 10 + tk)
+    q = torch.randn(37, tq, 4, 8, generator=g)
+    k, v = torch.randn(2, 37, tk, 4, 8, generator=g)
+    mask = torch.ones(tq, tk, dtype=torch.bool).tril(tk - tq)
+    want = torch.nn.functional.scaled_dot_product_attention(
+        *(z.transpose(1, 2) for z in (q, k, v)), attn_mask=mask
+    ).transpose(1, 2)
+    assert torch.allclose(attention(q, k, v), want, atol=1e-6)
+    monkeypatch.setattr(predictor_mod, "SMALL_ATTENTION_CHUNK", 500)  # several chunks
+    assert torch.allclose(predictor_mod.small_attention(q, k, v), want, atol=1e-6)
+
+
+def test_predictor_extend_with_cache_equals_full_forward():
+    model = _model().eval()
+    _perturb_adaln(model)
+    emb, blocks = _inputs(model, b=3, t=3)
+    pred = model.predictor
+    with torch.no_grad():
+        act = model.encode_actions(blocks)
+        full = pred(emb, act)
+        mods = pred.modulations(act)
+        first, cache = pred.extend(emb[:, :2], [m[:, :2] for m in mods])
+        last, _ = pred.extend(emb[:, 2:], [m[:, 2:] for m in mods], cache)
+        only_last, _ = pred.extend(emb, mods, last_only=True)
+        with pytest.raises(ValueError, match="history"):
+            pred.extend(emb, mods, cache)  # 2 cached + 3 new > N = 3
+    assert torch.allclose(first, full[:, :2], atol=1e-6)
+    assert torch.allclose(last, full[:, 2:], atol=1e-6)
+    assert torch.allclose(only_last, full[:, 2:], atol=1e-6)
 
 
 def test_rollout_is_differentiable():

@@ -300,3 +300,25 @@ def test_import_with_data_stores_action_statistics(tmp_path, tiny_dataset):
     assert ckpt.meta["action_mean"] == store.action_mean.tolist()
     assert ckpt.meta["action_std"] == store.action_std.tolist()
     assert ckpt.config.data.path == str(tiny_dataset) and ckpt.config.env == "tworoom"
+
+
+def test_layer_norm_eps_travels_with_the_checkpoint(tmp_path):
+    """A reference config without ``layer_norm_eps`` means HF's 1e-12: import keeps it (so the
+    imported model computes what the reference does), the encoder uses it, export writes it."""
+    model = _trained_like()
+    weights, config = write_reference(model, tmp_path)
+    ref_cfg = json.loads(config.read_text())
+    assert ref_cfg["encoder"]["layer_norm_eps"] == CFG.enc_ln_eps == 1e-6
+    del ref_cfg["encoder"]["layer_norm_eps"]
+    config.write_text(json.dumps(ref_cfg))
+    cfg, state = import_reference(weights, config)
+    assert cfg.enc_ln_eps == 1e-12
+    hf = LeWM(cfg).eval()
+    hf.load_state_dict(state)
+    norms = [m for m in hf.encoder.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 2 * CFG.enc_depth + 1 and all(m.eps == 1e-12 for m in norms)
+    assert reference_config(cfg)["encoder"]["layer_norm_eps"] == 1e-12
+    # The eps is a real difference (not round-off), which is why it is carried over.
+    assert not torch.equal(_outputs(hf)["encode"], _outputs(model)["encode"])
+    with pytest.raises(ValueError, match="enc_ln_eps"):
+        ModelConfig(enc_ln_eps=0.0)

@@ -70,6 +70,9 @@ class ModelConfig:
     """ViT attention heads."""
     enc_mlp_ratio: float = 4.0
     """ViT MLP hidden = ratio * width."""
+    enc_ln_eps: float = 1e-6
+    """ViT LayerNorm epsilon. Checkpoints imported from the reference keep theirs (Hugging Face's
+    ViT default 1e-12), so they compute exactly what the reference does."""
     embed_dim: int = 192
     """Latent dimension D of the frame embedding (projector output)."""
     proj_hidden: int = 2048
@@ -108,6 +111,7 @@ class ModelConfig:
             self.kind in ("lewm", "pldm", "dinowm"), "model.kind", "must be lewm, pldm or dinowm"
         )
         _check(self.idm_hidden >= 0, "model.idm_hidden", "must be >= 0")
+        _check(0 < self.enc_ln_eps < 1, "model.enc_ln_eps", "must be in (0, 1)")
         if self.kind == "dinowm":
             _check(
                 self.dino_image_size >= 14 and self.dino_image_size % 14 == 0,

@@ -34,11 +34,10 @@ warning; every other key must be known and of the expected shape, else :class:`C
 names it. Files are read with ``torch.load(weights_only=True)``: nothing is unpickled.
 
 One numerical difference is not a weight: HF's ViT LayerNorms use ``layer_norm_eps`` (default
-1e-12), ours 1e-6. The effect is small (measured by the parity benchmark: 2e-4 on embeddings of
-magnitude ~1, a ViT 192 x 6 at 64 px) but above float32 round-off. :func:`vit_layer_norm_eps`
-reports the checkpoint's value and :func:`set_vit_layer_norm_eps` sets it on a built model (used
-by the parity benchmark; a ModelConfig field would carry it into a run directory). Export
-writes ``layer_norm_eps: 1e-6`` into the config so the reference computes exactly what we do.
+1e-12), our default is 1e-6. The effect is small (measured by the parity benchmark: 2e-4 on
+embeddings of magnitude ~1, a ViT 192 x 6 at 64 px) but above float32 round-off, so import
+carries the checkpoint's value into ``model.enc_ln_eps`` and export writes ours into
+``encoder.layer_norm_eps``: both directions compute exactly what the other side does.
 """
 
 from __future__ import annotations
@@ -68,8 +67,6 @@ VIT_SIZES = {
 }
 HF_LAYER_NORM_EPS = 1e-12
 """Hugging Face ``ViTConfig.layer_norm_eps`` default (the reference never overrides it)."""
-OUR_LAYER_NORM_EPS = 1e-6
-"""Our ViT's LayerNorm eps (``lewm.model.vit``)."""
 
 _IGNORED = (re.compile(r"^encoder\.pooler\."), re.compile(r"^encoder\.embeddings\.mask_token$"))
 # le-wm's "new" encoder naming -> HF naming (applied to encoder layer keys only).
@@ -332,7 +329,8 @@ def model_config_from_reference(ref: dict, frameskip: int = 5) -> ModelConfig:
     enc_mlp_ratio; ``encoder.image_size`` / ``patch_size``; ``projector.hidden_dim`` ->
     proj_hidden (pred_proj must agree); ``projector.output_dim`` -> embed_dim;
     ``predictor.num_frames`` -> history, ``depth``, ``heads``, ``dim_head``, ``mlp_dim``,
-    ``dropout`` -> pred_*; ``action_encoder.input_dim`` = K = frameskip * action_dim (the config
+    ``dropout`` -> pred_*; ``encoder.layer_norm_eps`` (HF default 1e-12) -> enc_ln_eps;
+    ``action_encoder.input_dim`` = K = frameskip * action_dim (the config
     does not store the frameskip: it is an argument, paper 5), ``smoothed_dim`` ->
     action_small_dim, ``mlp_scale`` -> action_mlp_ratio. Anything our model cannot represent
     (predictor input/output projections, a non-BatchNorm projector, ...) is refused.
@@ -406,6 +404,7 @@ def model_config_from_reference(ref: dict, frameskip: int = 5) -> ModelConfig:
         enc_depth=depth,
         enc_heads=heads,
         enc_mlp_ratio=mlp_ratio,
+        enc_ln_eps=vit_layer_norm_eps(ref),
         embed_dim=d,
         proj_hidden=proj_hidden,
         action_dim=k // frameskip,
@@ -423,8 +422,8 @@ def model_config_from_reference(ref: dict, frameskip: int = 5) -> ModelConfig:
 
 def reference_config(cfg: ModelConfig) -> dict:
     """Our :class:`ModelConfig` -> the reference ``config.json`` (released format, no
-    ``_target_``). ``encoder.layer_norm_eps`` is written as ours (1e-6) so the reference's HF ViT
-    computes what ours does."""
+    ``_target_``). ``encoder.layer_norm_eps`` is written (``model.enc_ln_eps``) so the
+    reference's HF ViT computes what ours does."""
     if cfg.encoder != "vit":
         raise CheckpointError("only a ViT encoder can be exported to the reference format")
     enc: dict[str, Any] = {"size": "tiny", "patch_size": cfg.patch_size,
@@ -439,7 +438,7 @@ def reference_config(cfg: ModelConfig) -> dict:
     hidden = int(round(cfg.enc_width * cfg.enc_mlp_ratio))
     if hidden != 4 * cfg.enc_width:
         enc["intermediate_size"] = hidden
-    enc["layer_norm_eps"] = OUR_LAYER_NORM_EPS
+    enc["layer_norm_eps"] = cfg.enc_ln_eps
     d = cfg.embed_dim
     mlp = {"input_dim": d, "output_dim": d, "hidden_dim": cfg.proj_hidden}
     return {
@@ -472,13 +471,6 @@ def vit_layer_norm_eps(ref: dict) -> float:
     return float(_section(ref, "encoder").get("layer_norm_eps", HF_LAYER_NORM_EPS))
 
 
-def set_vit_layer_norm_eps(model: nn.Module, eps: float) -> None:
-    """Set the eps of every LayerNorm of ``model.encoder`` (a built model; not saved in configs)."""
-    for m in model.encoder.modules():
-        if isinstance(m, nn.LayerNorm):
-            m.eps = eps
-
-
 # ------------------------------------------------------------------------------- files and API
 def import_reference(
     weights_pt: str | Path, config_json: str | Path, frameskip: int = 5
@@ -494,15 +486,6 @@ def import_reference(
     except (OSError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{config_json}: unreadable config ({exc})") from exc
     cfg = model_config_from_reference(ref_cfg, frameskip=frameskip)
-    eps = vit_layer_norm_eps(ref_cfg)
-    if eps != OUR_LAYER_NORM_EPS:
-        log.warning(
-            "%s: the reference ViT uses LayerNorm eps %g, ours %g: embeddings differ by ~1e-4 "
-            "(measured: 2e-4 on values of ~1), not bit for bit",
-            config_json,
-            eps,
-            OUR_LAYER_NORM_EPS,
-        )
     try:
         obj = torch.load(weights_pt, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for bad or pickled files
@@ -553,7 +536,6 @@ def import_to_run_dir(
     data_cfg = DataConfig(frameskip=frameskip, num_frames=max(4, cfg.history + 1))
     meta: dict[str, Any] = {
         "imported_from": {"weights": str(weights_pt), "config": str(config_json)},
-        "reference_layer_norm_eps": vit_layer_norm_eps(json.loads(Path(config_json).read_text())),
     }
     if data is not None:
         from lewm.data.store import EpisodeStore

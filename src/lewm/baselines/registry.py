@@ -71,11 +71,16 @@ def tokens_per_frame(cfg: ModelConfig) -> int:
     return (cfg.dino_image_size // 14) ** 2 if cfg.kind == "dinowm" else 1
 
 
-def plan_max_batch(cfg: ModelConfig, budget_tokens: int = 1 << 13) -> int | None:
-    """Cap on rollouts per cost call so one call holds about ``budget_tokens`` predictor tokens;
-    None (no cap) for one-token models. For DINO-WM's patch tokens all 300 candidates of 50
-    problems at once would need gigabytes, and on the 2-core CPU small calls are faster per
-    candidate (measured at B=50, 48 tokens per rollout: 0.07 s/candidate with ~3 candidates per
-    call vs 0.19 s with 54, the working set then fits in cache)."""
-    tokens = tokens_per_frame(cfg) * cfg.history
-    return None if tokens_per_frame(cfg) == 1 else max(1, budget_tokens // tokens)
+def plan_max_batch(cfg: ModelConfig, device: torch.device) -> int | None:
+    """Cap on rollouts per planning cost call, or None (all candidates of all problems at once).
+
+    On a CPU the cap keeps a call's working set in cache; measured on the 2-core CPU at 50
+    problems x 300 candidates (benchmarks/plan_speed.py): one-token models (LeWM, PLDM) at ~2k
+    predictor tokens per call, 141 ms per problem and iteration in bf16 (345 fp32) vs 278 (787)
+    in one call; DINO-WM's patch tokens at ~8k, 0.07 s per candidate with ~3 candidates per call
+    vs 0.19 s with 54. On a GPU only DINO-WM is capped (its activations would need gigabytes).
+    """
+    per_rollout = tokens_per_frame(cfg) * cfg.history
+    if tokens_per_frame(cfg) == 1:
+        return max(1, (1 << 11) // per_rollout) if device.type == "cpu" else None
+    return max(1, (1 << 13) // per_rollout)

@@ -36,8 +36,9 @@ class LatentPlanner:
     solve_seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # Patch-token models (DINO-WM) evaluate the candidates in chunks to bound memory.
-        self.solver = make_solver(self.cfg, max_batch=plan_max_batch(self.model.cfg))
+        # Candidates are evaluated in chunks sized for the device (cache on CPU, memory for
+        # DINO-WM's patch tokens).
+        self.solver = make_solver(self.cfg, max_batch=plan_max_batch(self.model.cfg, self.device))
         self.model.eval()
 
     @torch.no_grad()

@@ -34,6 +34,7 @@ def build_encoder(cfg: ModelConfig) -> nn.Module:
             cfg.enc_depth,
             cfg.enc_heads,
             cfg.enc_mlp_ratio,
+            ln_eps=cfg.enc_ln_eps,
         )
     if cfg.encoder == "cnn":
         return CNNEncoder(cfg.image_size, cfg.enc_width, depth=cfg.enc_depth)
@@ -143,19 +144,34 @@ class LeWM(nn.Module):
         action_blocks (B, S, T-1+H, K): block i leaves frame i (the first T-1 lie between the
         context frames, the last H are the plan).
         Returns (B, S, T+H, D): the context followed by H predicted embeddings. Each step feeds the
-        last <= N embeddings (and their action blocks) to the predictor and appends only the last
-        output, so the result equals calling :meth:`predict` step by step (in eval mode; in train
-        mode pred_proj's BatchNorm would see only the last tokens). Differentiable; wrap in
-        ``torch.no_grad()`` for sampling-based planners. Cost: H predictor calls on (B*S, <=N).
+        last <= N embeddings (and their action blocks) to the predictor and keeps only the last
+        output, so the result equals :func:`autoregressive_rollout` with :meth:`predict` (in eval
+        mode; in train mode pred_proj's BatchNorm would see only the last tokens). Differentiable;
+        wrap in ``torch.no_grad()`` for sampling-based planners.
+
+        Work saved against calling :meth:`predict` per step (same result to float round-off;
+        ``benchmarks/reference_parity.py`` times it against the reference): each action block's
+        AdaLN modulations are computed once, not once per window that reads it; while the window
+        still grows (fewer than N frames known) the earlier tokens' keys/values are reused, so a
+        step runs one new token; the last block and pred_proj run on the last token only.
         """
-        return autoregressive_rollout(
-            context_emb,
-            action_blocks,
-            self.cfg.history,
-            self.encode_actions,
-            # pred_proj on the last token only: its BatchNorm is per token in eval mode.
-            lambda window, act: self.pred_proj(self.predictor(window, act)[:, -1:]),
-        )
+        b, s, t, d, steps, horizon = check_rollout_inputs(context_emb, action_blocks)
+        n = self.cfg.history
+        act = self.encode_actions(action_blocks.reshape(b * s, steps, -1))  # (BS, steps, D)
+        mods = self.predictor.modulations(act)  # depth x (BS, steps, 6D)
+        frames = list(context_emb.unsqueeze(1).expand(b, s, t, d).reshape(b * s, t, d).unbind(1))
+        cache, cache_lo, cached = None, 0, 0  # cache holds frames cache_lo .. cache_lo+cached-1
+        for known in range(t, t + horizon):  # frames 0..known-1 are known; predict frame known
+            lo = max(0, known - n)  # the window: frames lo..known-1, action blocks lo..known-1
+            if cache is None or lo != cache_lo:  # the window slid: positions changed, recompute
+                cache, cache_lo, cached = None, lo, 0
+            new = slice(lo + cached, known)
+            out, cache = self.predictor.extend(
+                torch.stack(frames[new], dim=1), [m[:, new] for m in mods], cache, last_only=True
+            )
+            cached = known - lo
+            frames.append(self.pred_proj(out)[:, 0].to(context_emb.dtype))
+        return torch.stack(frames, dim=1).view(b, s, t + horizon, d)
 
     # ---------------------------------------------------------------------------- bookkeeping
     def param_counts(self) -> dict[str, int]:
@@ -173,7 +189,8 @@ def autoregressive_rollout(
     encode_actions: Callable[[torch.Tensor], torch.Tensor],
     predict_last: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> torch.Tensor:
-    """The rollout loop shared by every model kind (SPEC §5 planning cost).
+    """The plain rollout loop (SPEC §5 planning cost), used by models without an incremental
+    predictor (DINO-WM); :meth:`LeWM.rollout` computes the same thing with caching.
 
     context_emb (B, T, D); action_blocks (B, S, T-1+H, K) (block i leaves frame i);
     ``encode_actions`` maps (B*S, T-1+H, K) -> (B*S, T-1+H, D'); ``predict_last(window
@@ -181,15 +198,7 @@ def autoregressive_rollout(
     Returns (B, S, T+H, D): the context followed by H predictions, each step reading the last
     ``history`` embeddings. Cost: H predictor calls on (B*S, <=N).
     """
-    b, t, d = context_emb.shape
-    if action_blocks.dim() != 4 or action_blocks.shape[0] != b:
-        raise ValueError(
-            f"action_blocks must be (B={b}, S, T-1+H, K), got {tuple(action_blocks.shape)}"
-        )
-    s, steps = action_blocks.shape[1], action_blocks.shape[2]
-    horizon = steps - (t - 1)
-    if horizon < 1:
-        raise ValueError(f"need T-1+H >= T action blocks (H >= 1), got {steps} for T={t}")
+    b, s, t, d, steps, horizon = check_rollout_inputs(context_emb, action_blocks)
     act = encode_actions(action_blocks.reshape(b * s, steps, -1))
     emb = context_emb.unsqueeze(1).expand(b, s, t, d).reshape(b * s, t, d)
     window, outputs = emb[:, -history:], [emb]
@@ -199,3 +208,21 @@ def autoregressive_rollout(
         outputs.append(nxt)
         window = torch.cat([window, nxt], dim=1)[:, -history:]
     return torch.cat(outputs, dim=1).view(b, s, t + horizon, d)
+
+
+def check_rollout_inputs(
+    context_emb: torch.Tensor, action_blocks: torch.Tensor
+) -> tuple[int, int, int, int, int, int]:
+    """Validate rollout inputs; returns (B, S, T, D, T-1+H, H) (see autoregressive_rollout)."""
+    if context_emb.dim() != 3:
+        raise ValueError(f"context_emb must be (B, T, D), got {tuple(context_emb.shape)}")
+    b, t, d = context_emb.shape
+    if action_blocks.dim() != 4 or action_blocks.shape[0] != b:
+        raise ValueError(
+            f"action_blocks must be (B={b}, S, T-1+H, K), got {tuple(action_blocks.shape)}"
+        )
+    s, steps = action_blocks.shape[1], action_blocks.shape[2]
+    horizon = steps - (t - 1)
+    if horizon < 1:
+        raise ValueError(f"need T-1+H >= T action blocks (H >= 1), got {steps} for T={t}")
+    return b, s, t, d, steps, horizon

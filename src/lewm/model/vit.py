@@ -37,12 +37,12 @@ class SelfAttention(nn.Module):
 class ViTBlock(nn.Module):
     """Pre-norm transformer block: ``x + attn(LN(x))``, then ``x + MLP(LN(x))``."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, width: int, heads: int, mlp_ratio: float, ln_eps: float = 1e-6) -> None:
         super().__init__()
         hidden = int(round(width * mlp_ratio))
-        self.norm1 = nn.LayerNorm(width, eps=1e-6)
+        self.norm1 = nn.LayerNorm(width, eps=ln_eps)
         self.attn = SelfAttention(width, heads)
-        self.norm2 = nn.LayerNorm(width, eps=1e-6)
+        self.norm2 = nn.LayerNorm(width, eps=ln_eps)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +60,7 @@ class ViT(nn.Module):
         width: token width W. depth: number of blocks. heads: attention heads.
         mlp_ratio: MLP hidden = ``mlp_ratio * width``.
         in_channels: input channels (3 for RGB).
+        ln_eps: LayerNorm epsilon (Hugging Face's ViT uses 1e-12; imported checkpoints keep it).
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class ViT(nn.Module):
         heads: int,
         mlp_ratio: float = 4.0,
         in_channels: int = 3,
+        ln_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         if image_size % patch_size != 0:
@@ -81,8 +83,10 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(in_channels, width, kernel_size=patch_size, stride=patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, width))
-        self.blocks = nn.ModuleList(ViTBlock(width, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(width, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            ViTBlock(width, heads, mlp_ratio, ln_eps) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(width, eps=ln_eps)
         self._init_weights()
 
     def _init_weights(self) -> None:
