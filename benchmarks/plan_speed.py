@@ -19,6 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table  # noqa: E402
 
+from lewm.baselines.registry import plan_max_batch  # noqa: E402
 from lewm.config import RunConfig  # noqa: E402
 from lewm.model import LeWM  # noqa: E402
 from lewm.planning import CEM  # noqa: E402
@@ -40,7 +41,9 @@ def solve_time(model: LeWM, batch: int, iterations: int, precision: str) -> floa
         with autocast(torch.device("cpu"), precision):
             return model.rollout(context, actions)[:, :, 1:].float()
 
-    cem = CEM(num_samples=300, num_elites=30, iterations=iterations)
+    # Candidates chunked as `lewm eval` does (cache-sized calls on a CPU).
+    max_batch = plan_max_batch(model.cfg, torch.device("cpu"))
+    cem = CEM(num_samples=300, num_elites=30, iterations=iterations, max_batch=max_batch)
     g = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
     cem.solve(goal_cost(rollout, goal), batch, 5, m.action_block_dim, g)

@@ -1,10 +1,11 @@
 """Parity and speed of our LeWM against the reference implementation (stable-worldmodel 0.1.1).
 
-    python benchmarks/reference_parity.py [--refvenv /tmp/refvenv] [--paper] [--speed]
-                                          [--dataset] [--episodes 1,5] [--json out.json]
+    python benchmarks/reference_parity.py [--refvenv /tmp/refvenv] [--paper] [--speed] [--train]
+                                          [--dataset] [--episodes 1,50] [--contexts 3,1]
+                                          [--json out.json]
 
-One full run (as reported in issue 10) on 2 CPU cores took about 6 minutes:
-``--paper --speed --dataset --episodes 1,5 --ref-episodes 2``.
+The run reported in issue 10, ``--paper --speed --train --dataset``, takes about 25 minutes on 2
+CPU cores (most of it the reference's one-by-one CEM solves and the 224-px training steps).
 
 What it does, in one run:
 
@@ -24,23 +25,30 @@ What it does, in one run:
    ``config.json`` format, randomises the zero-initialised AdaLN layers and the BatchNorm running
    statistics (so every parameter matters), and saves ``weights.pt`` + ``config.json``.
 3. **Import** with :func:`lewm.reference.import_reference` (transformers 5 writes the "new" key
-   naming; the "old" naming is covered by the CI tests). Our model runs with the config's
-   LayerNorm eps (HF default 1e-12; ours is 1e-6) so the comparison isolates the mapping; the
-   effect of our default eps is printed as its own row.
+   naming; the "old" naming is covered by the CI tests). The import carries the config's ViT
+   LayerNorm eps (HF default 1e-12) into ``model.enc_ln_eps``; what our default 1e-6 would have
+   changed is printed as its own row.
 4. **Parity** on the same inputs: frame embeddings, one-step predictions, 5-step rollouts
    (3 context frames), CEM costs of 300 candidates; max abs differences are printed. Then the
    reverse: our weights exported with :func:`lewm.reference.export_state_dict` load strictly into
    the reference model and reproduce our embeddings.
-5. **Speed** (``--speed``): seconds per CEM solve, 300 samples x 30 iterations x horizon 5,
-   history 3, fp32, the reference's ``CEMSolver`` + ``LeWM.get_cost`` / ``rollout`` (which
-   encode the start and goal once per solve and cache them) vs ours (``lewm.planning.CEM`` +
-   ``LeWM.rollout``, all episodes batched; fp32 and bf16). Both use the reference's semantics:
-   with 3 context frames, the first 3 of the 5 candidate blocks leave the context frames, so 3
-   embeddings are predicted and the last is compared with the goal. The reference solver is run
-   with its default ``batch_size=1`` (one episode at a time: reading its ``criterion``, the goal
-   embedding (B, 1, D) is broadcast against (B, S, T, D), which only works for B = 1), so its
-   many-episode time is measured on ``--ref-episodes`` episodes and scaled (printed as such).
-6. **Dataset** (``--dataset``): a small HDF5 file written by the reference package's own
+5. **Planning speed** (``--speed``): seconds per CEM solve, 300 samples x 30 iterations x
+   horizon 5, history 3, the reference's ``CEMSolver`` + ``LeWM.get_cost`` / ``rollout`` (which
+   encode the start and goal once per solve and cache them) in fp32 vs ours (``lewm.planning.CEM``
+   + ``LeWM.rollout``, all episodes in one solve, candidates chunked as `lewm eval` does; fp32
+   and bf16 autocast). Both use the reference's semantics: with C context frames, the first C of
+   the 5 candidate blocks leave the context frames, so 6 - C embeddings are predicted and the
+   last is compared with the goal. ``--contexts 3,1``: 3 frames (the window slides at every
+   step) and 1 frame (SPEC §5's evaluation: the window grows 1, 2, 3, then slides). The
+   reference solver is run with its default ``batch_size=1`` (one episode at a time: reading its
+   ``criterion``, the goal embedding (B, 1, D) is broadcast against (B, S, T, D), which only
+   works for B = 1), so its many-episode time is measured on ``--ref-episodes`` episodes and
+   scaled; solves of more than ``--full-episodes`` episodes time ``--short-iterations``
+   iterations and scale to 30 (every iteration does the same work). The note column says which.
+6. **Training speed** (``--train``): seconds per optimisation step at batch 32 (encode history + 1
+   frames, predict, MSE + 0.09 SIGReg with 1024 projections, backward, clip, AdamW), the
+   reference's modules and its ``SIGReg`` vs our ``lewm.train.objective``, fp32 and bf16.
+7. **Dataset** (``--dataset``): a small HDF5 file written by the reference package's own
    ``HDF5Writer`` is read by :class:`lewm.data.store.EpisodeStore`, compared column by column,
    cut into clips by :class:`lewm.data.clips.ClipDataset` and trained on for 3 steps (a tiny CNN
    model; the random pixels belong to no environment, so nothing is evaluated on it).
@@ -51,6 +59,7 @@ Timings are one run each on whatever else the machine is doing; ratios are measu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -63,15 +72,14 @@ from pathlib import Path
 
 import torch
 
+from lewm.baselines.registry import plan_max_batch
+from lewm.config import RunConfig
 from lewm.model import LeWM
 from lewm.planning.cem import CEM
 from lewm.planning.cost import goal_cost
-from lewm.reference import (
-    export_state_dict,
-    import_reference,
-    set_vit_layer_norm_eps,
-    vit_layer_norm_eps,
-)
+from lewm.reference import export_state_dict, import_reference, vit_layer_norm_eps
+from lewm.runtime import generator
+from lewm.train import objective
 
 REF_PACKAGES = [
     "numpy",
@@ -192,13 +200,13 @@ def cmd_eval(cfg_path, weights, inputs, out):
     torch.save({"emb": emb, "pred": pred, "rollout": roll, "cost": torch.cat(costs)}, out)
 
 
-def cmd_time(cfg_path, weights, inputs, out, episodes, horizon, iters):
+def cmd_time(cfg_path, weights, inputs, out, episodes, horizon, iters, context):
     from gymnasium.spaces import Box
     from stable_worldmodel.solver import CEMSolver
     m = load(cfg_path, weights)
     x = torch.load(inputs, weights_only=True)
     e = int(episodes)
-    pix, goal = norm(x["pixels"][:e]), norm(x["goal"][:e])
+    pix, goal = norm(x["pixels"][:e, -int(context):]), norm(x["goal"][:e])
     k = x["blocks"].shape[-1]
     a = int(x["action_dim"])
     solver = CEMSolver(m, batch_size=1, num_samples=300, var_scale=1.0, n_steps=int(iters),
@@ -210,6 +218,37 @@ def cmd_time(cfg_path, weights, inputs, out, episodes, horizon, iters):
     res = solver.solve(info)
     dt = time.perf_counter() - t0
     torch.save({"seconds": dt, "actions": res["actions"]}, out)
+
+
+def cmd_train(cfg_path, weights, out, batch, steps, precision):
+    # Seconds per optimisation step: encode N+1 frames, predict N, MSE + 0.09 SIGReg, AdamW.
+    import torch.nn.functional as F
+    loss_mod = importlib.import_module("stable_worldmodel.wm.loss")
+    cfg = json.load(open(cfg_path))
+    m = load(cfg_path, weights).train()
+    sigreg = loss_mod.SIGReg(knots=17, num_proj=1024)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, weight_decay=1e-3)
+    size, k = cfg["encoder"]["image_size"], cfg["action_encoder"]["input_dim"]
+    n = cfg["predictor"]["num_frames"]
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (int(batch), n + 1, size, size, 3), generator=g,
+                           dtype=torch.uint8)
+    actions = torch.randn(int(batch), n + 1, k, generator=g)
+    times = []
+    for i in range(int(steps) + 1):  # the first step is warm-up
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            info = m.encode({"pixels": norm(pixels), "action": actions})
+            emb = info["emb"]
+            pred = m.predict(emb[:, :n], info["act_emb"][:, :n])
+            loss = F.mse_loss(pred.float(), emb[:, 1:].float())
+            loss = loss + 0.09 * sigreg(emb.float().transpose(0, 1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    torch.save({"seconds": sum(times[1:]) / int(steps)}, out)
 
 
 def cmd_h5(out):
@@ -233,7 +272,8 @@ def cmd_h5(out):
 
 
 cmd = sys.argv[3]
-{"build": cmd_build, "eval": cmd_eval, "time": cmd_time, "h5": cmd_h5}[cmd](*sys.argv[4:])
+{"build": cmd_build, "eval": cmd_eval, "time": cmd_time, "train": cmd_train,
+ "h5": cmd_h5}[cmd](*sys.argv[4:])
 """
 
 
@@ -310,10 +350,12 @@ def our_outputs(model: LeWM, x: dict) -> dict:
 
 
 def our_solve_seconds(model: LeWM, x: dict, episodes: int, horizon: int, iters: int,
-                      bf16: bool) -> float:  # fmt: skip
-    pix, goal = x["pixels"][:episodes], x["goal"][:episodes]
+                      bf16: bool, context: int) -> float:  # fmt: skip
+    """One CEM solve of all episodes at once, as `lewm eval` runs it (same candidate chunking)."""
+    pix, goal = x["pixels"][:episodes, -context:], x["goal"][:episodes]
     t = pix.shape[1]
-    cem = CEM(num_samples=300, num_elites=30, iterations=iters, init_std=1.0)
+    cem = CEM(num_samples=300, num_elites=30, iterations=iters, init_std=1.0,
+              max_batch=plan_max_batch(model.cfg, torch.device("cpu")))  # fmt: skip
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -326,6 +368,29 @@ def our_solve_seconds(model: LeWM, x: dict, episodes: int, horizon: int, iters: 
         cost = goal_cost(rollout, goal_emb, autocast_dtype=torch.bfloat16 if bf16 else None)
         cem.solve(cost, episodes, horizon, model.cfg.action_block_dim, gen)
     return time.perf_counter() - t0
+
+
+def our_train_seconds(model: LeWM, batch: int, steps: int, precision: str) -> float:
+    """Seconds per optimisation step of `lewm train`'s objective (same work as cmd_train)."""
+    cfg = RunConfig(model=model.cfg)
+    model = LeWM(model.cfg).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-3)
+    n, m = cfg.model.history, cfg.model
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (batch, n + 1, m.image_size, m.image_size, 3), generator=g,
+                           dtype=torch.uint8)  # fmt: skip
+    blocks = torch.randn(batch, n + 1, m.action_block_dim, generator=g)
+    times = []
+    for i in range(steps + 1):  # the first step is warm-up
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            terms = objective(model, pixels, blocks, cfg, generator("cpu", 0, i))
+        opt.zero_grad()
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return sum(times[1:]) / steps
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -347,20 +412,20 @@ def parity(ref: Ref, name: str, ref_cfg: dict, work: Path, rows: list) -> tuple[
     ref("eval", d / "config.json", d / "weights.pt", d / "inputs.pt", d / "ref_out.pt")
     theirs = torch.load(d / "ref_out.pt", weights_only=True)
     eps = vit_layer_norm_eps(ref_cfg)
-    set_vit_layer_norm_eps(model, eps)
+    assert model.cfg.enc_ln_eps == eps, "import must carry the reference's LayerNorm eps"
     ours = our_outputs(model, x)
     labels = {"emb": "embeddings (B=2, T=3)", "pred": "one-step predictions",
               "rollout": "5-step rollouts (S=300)", "cost": "CEM costs (S=300)"}  # fmt: skip
     for key, label in labels.items():
         scale = theirs[key].abs().max().item()
         rows.append((name, label, max_diff(ours[key], theirs[key]), scale))
-    set_vit_layer_norm_eps(model, 1e-6)
-    ours_default = our_outputs(model, x)
+    default = LeWM(dataclasses.replace(cfg, enc_ln_eps=1e-6)).eval()
+    default.load_state_dict(state, strict=True)
+    ours_default = our_outputs(default, x)
     for key in ("emb", "cost"):
         diff = max_diff(ours_default[key], theirs[key])
-        label = f"{labels[key]}, our eps 1e-6 vs ref {eps:g}"
+        label = f"{labels[key]}, had we kept our eps 1e-6 (ref {eps:g})"
         rows.append((name, label, diff, theirs[key].abs().max().item()))
-    set_vit_layer_norm_eps(model, eps)
     # Reverse direction: our export loads strictly into the reference model.
     torch.save(export_state_dict(model, naming="new"), d / "ours_new.pt")
     ref("eval", d / "config.json", d / "ours_new.pt", d / "inputs.pt", d / "ref_out2.pt")
@@ -372,23 +437,45 @@ def parity(ref: Ref, name: str, ref_cfg: dict, work: Path, rows: list) -> tuple[
     return model, d
 
 
-def speed(ref: Ref, name: str, model: LeWM, d: Path, episodes: list[int], ref_episodes: int,
-          iters: int, rows: list) -> None:  # fmt: skip
+def speed(ref: Ref, name: str, model: LeWM, d: Path, episodes: list[int], contexts: list[int],
+          args: argparse.Namespace, rows: list) -> None:  # fmt: skip
+    """Seconds per CEM solve of all episodes, reference vs ours, for each context length.
+
+    The reference solves episodes one at a time (see the module docstring), so its many-episode
+    time is measured on ``--ref-episodes`` and scaled. A CEM iteration costs the same every time,
+    so solves of more than ``--full-episodes`` episodes are timed over ``--short-iterations``
+    iterations and scaled to ``--iterations`` (said in the note column).
+    """
     e_max = max(episodes)
     x = make_inputs(model.cfg, b=e_max, s=1, steps=1, seed=2)
     torch.save(x, d / "speed_in.pt")
-    set_vit_layer_norm_eps(model, 1e-6)
-    for e in episodes:
-        e_ref = min(e, ref_episodes)
-        ref("time", d / "config.json", d / "weights.pt", d / "speed_in.pt", d / "t.pt",
-            e_ref, 5, iters)  # fmt: skip
-        ref_s = torch.load(d / "t.pt", weights_only=True)["seconds"] * e / e_ref
-        ours32 = our_solve_seconds(model, x, e, 5, iters, bf16=False)
-        ours16 = our_solve_seconds(model, x, e, 5, iters, bf16=True)
-        note = "" if e_ref == e else f" (ref measured on {e_ref}, scaled)"
-        rows.append((name, e, ref_s, ours32, ours16, note))
-        print(f"  {name} {e} ep: ref {ref_s:.2f}s ours fp32 {ours32:.2f}s bf16 {ours16:.2f}s{note}",
-              flush=True)  # fmt: skip
+    for c in contexts:
+        for e in episodes:
+            e_ref = min(e, args.ref_episodes)
+            its = args.iterations if e <= args.full_episodes else args.short_iterations
+            ref("time", d / "config.json", d / "weights.pt", d / "speed_in.pt", d / "t.pt",
+                e_ref, 5, its, c)  # fmt: skip
+            scale = (e / e_ref) * (args.iterations / its)
+            ref_s = torch.load(d / "t.pt", weights_only=True)["seconds"] * scale
+            ours32 = our_solve_seconds(model, x, e, 5, its, False, c) * args.iterations / its
+            ours16 = our_solve_seconds(model, x, e, 5, its, True, c) * args.iterations / its
+            notes = [f"ref timed on {e_ref} ep"] if e_ref != e else []
+            notes += [f"{its} its timed, scaled"] if its != args.iterations else []
+            rows.append((name, c, e, ref_s, ours32, ours16, ", ".join(notes)))
+            print(f"  {name} ctx {c} {e} ep: ref {ref_s:.2f}s ours fp32 {ours32:.2f}s "
+                  f"bf16 {ours16:.2f}s {notes}", flush=True)  # fmt: skip
+
+
+def train_speed(ref: Ref, name: str, model: LeWM, d: Path, args: argparse.Namespace,
+                rows: list) -> None:  # fmt: skip
+    """Seconds per training step at ``--train-batch``, reference vs ours, fp32 and bf16."""
+    for precision in ("fp32", "bf16"):
+        ref("train", d / "config.json", d / "weights.pt", d / "train_t.pt", args.train_batch,
+            args.train_steps, precision)  # fmt: skip
+        ref_s = torch.load(d / "train_t.pt", weights_only=True)["seconds"]
+        ours = our_train_seconds(model, args.train_batch, args.train_steps, precision)
+        rows.append((name, precision, ref_s, ours))
+        print(f"  {name} train {precision}: ref {ref_s:.2f}s ours {ours:.2f}s", flush=True)
 
 
 def dataset_check(ref: Ref, work: Path) -> list[tuple[str, str]]:
@@ -433,15 +520,22 @@ def main() -> int:
     ap.add_argument("--refvenv", default="/tmp/refvenv", help="reference venv (created if absent)")
     ap.add_argument("--paper", action="store_true", help="also the paper config (224 px)")
     ap.add_argument("--speed", action="store_true", help="time CEM solves side by side")
-    ap.add_argument("--episodes", default="1,5", help="episodes per solve for --speed")
+    ap.add_argument("--episodes", default="1,50", help="episodes per solve for --speed")
+    ap.add_argument("--contexts", default="3,1", help="context frames per solve for --speed")
     ap.add_argument(
         "--ref-episodes",
         type=int,
-        default=5,
+        default=2,
         help="episodes the reference is timed on (it solves them one by one)",
     )
     ap.add_argument("--paper-episodes", default="1", help="episodes per solve, paper config")
     ap.add_argument("--iterations", type=int, default=30, help="CEM iterations (30)")
+    ap.add_argument("--full-episodes", type=int, default=5,
+                    help="solves of more episodes are timed over --short-iterations")  # fmt: skip
+    ap.add_argument("--short-iterations", type=int, default=3)
+    ap.add_argument("--train", action="store_true", help="time training steps side by side")
+    ap.add_argument("--train-batch", type=int, default=32)
+    ap.add_argument("--train-steps", type=int, default=3, help="timed steps (after 1 warm-up)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
     ap.add_argument("--dataset", action="store_true", help="check a reference-written HDF5")
     ap.add_argument("--no-parity", action="store_true", help="skip parity (with --dataset)")
@@ -451,6 +545,7 @@ def main() -> int:
     py = ensure_refvenv(Path(args.refvenv))
     rows: list = []
     srows: list = []
+    trows: list = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ref = Ref(py, work, args.threads)
@@ -463,8 +558,11 @@ def main() -> int:
             print(f"parity {name}: {time.perf_counter() - t0:.0f}s", flush=True)
             if args.speed:
                 eps = args.episodes if name == "small" else args.paper_episodes
-                speed(ref, name, model, d, [int(e) for e in eps.split(",")], args.ref_episodes,
-                      args.iterations, srows)  # fmt: skip
+                contexts = [int(c) for c in args.contexts.split(",")]
+                speed(ref, name, model, d, [int(e) for e in eps.split(",")], contexts, args,
+                      srows)  # fmt: skip
+            if args.train:
+                train_speed(ref, name, model, d, args, trows)
     print(f"\nmachine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, {args.threads} threads\n")  # fmt: skip
     if rows:
@@ -477,16 +575,28 @@ def main() -> int:
         for label, value in drows:
             print(f"- {label}: {value}")
     if srows:
-        print(f"\nCEM solve, 300 x {args.iterations} iterations x horizon 5, history 3 "
-              "(seconds per solve of all episodes)\n")  # fmt: skip
-        print("| config | episodes | reference fp32 | ours fp32 | ours bf16 | ratio fp32 | "
-              "ratio bf16 | note |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|---|")
-        for name, e, r, o32, o16, note in srows:
-            print(f"| {name} | {e} | {r:.2f} | {o32:.2f} | {o16:.2f} | {r / o32:.2f}x | "
-                  f"{r / o16:.2f}x | {note.strip()} |")  # fmt: skip
+        print(
+            f"\nCEM solve, 300 x {args.iterations} iterations x horizon 5, history 3 "
+            "(seconds per solve of all episodes; ours batched, the reference one by one)\n"
+        )
+        print("| config | context frames | episodes | reference fp32 | ours fp32 | ours bf16 | "
+              "ratio fp32 | ratio bf16 | note |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, c, e, r, o32, o16, note in srows:
+            print(f"| {name} | {c} | {e} | {r:.2f} | {o32:.2f} | {o16:.2f} | {r / o32:.2f}x | "
+                  f"{r / o16:.2f}x | {note} |")  # fmt: skip
+    if trows:
+        print(
+            f"\nTraining step, batch {args.train_batch} clips of history + 1 frames (encode, "
+            f"predict, MSE + SIGReg, backward, AdamW), mean of {args.train_steps} steps\n"
+        )
+        print("| config | precision | reference s/step | ours s/step | ratio |")
+        print("|---|---|---|---|---|")
+        for name, prec, r, o in trows:
+            print(f"| {name} | {prec} | {r:.3f} | {o:.3f} | {r / o:.2f}x |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"parity": rows, "speed": srows}, indent=2))
+        out = {"parity": rows, "speed": srows, "train": trows}
+        Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
 
 
