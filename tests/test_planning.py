@@ -286,3 +286,17 @@ def test_mpc_with_true_dynamics_reaches_goal_and_flags_solved_at_start():
         assert 0 < res[i].steps <= 50 and res[i].success_step == res[i].steps
         assert envs[i].is_success() and envs[i].steps == res[i].steps
         assert len(res[i].frames) == res[i].steps + 1
+
+
+def test_plan_max_batch_per_model_kind_and_device():
+    """CPU planning chunks one-token models into cache-sized calls (~2k predictor tokens); a GPU
+    takes all candidates at once; DINO-WM's patch tokens are always chunked (memory)."""
+    from lewm.baselines.registry import plan_max_batch
+    from lewm.config import ModelConfig
+
+    cpu, gpu = torch.device("cpu"), torch.device("meta")  # any non-CPU device (type only)
+    lewm = ModelConfig(history=3)
+    assert plan_max_batch(lewm, cpu) == 2048 // 3
+    assert plan_max_batch(lewm, gpu) is None
+    dino = ModelConfig(kind="dinowm", history=3, dino_image_size=56)
+    assert plan_max_batch(dino, cpu) == plan_max_batch(dino, gpu) == 8192 // (16 * 3)

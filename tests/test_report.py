@@ -104,9 +104,9 @@ def test_report_holds_each_section_of_the_run(tiny_run):
     assert f"{meta['params']['total']:,}" in sec["run"]  # parameter count per part and total
     assert sec["training"].count("<img") == 1 and "pred_loss" in sec["training"]
     res = json.loads((tiny_run / "results.json").read_text())
-    assert (
-        f"{100 * res['success_mean']:.1f}% ± {100 * res['success_ci95']:.1f}" in sec["evaluation"]
-    )
+    # The tiny run has one evaluation seed: no spread to estimate, so no "± 0.0".
+    assert f"{100 * res['success_mean']:.1f}%</b> (one seed: no interval)" in sec["evaluation"]
+    assert "± 0.0" not in sec["evaluation"]
     assert "random policy" in sec["evaluation"] and "87%" in sec["evaluation"]  # paper, SPEC §6
     gifs = sorted((tiny_run / "videos").rglob("*.gif"))
     assert len(gifs) == res["episodes_per_seed"]
@@ -136,6 +136,17 @@ def test_report_of_a_run_without_evaluation_names_the_commands(tiny_run, tmp_pat
     assert f"--video {run}/videos" in sec["evaluation"]
     assert f"run <code>lewm probe {run}</code>" in sec["probe"]
     assert f"run <code>lewm surprise {run}</code>" in sec["surprise"]
+
+
+def test_report_of_several_seeds_gives_the_interval(tiny_run, tmp_path):
+    run = tmp_path / "two-seeds"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("*.h5", "videos"))
+    res = json.loads((run / "results.json").read_text())
+    res.update(seeds=[0, 1], per_seed=res["per_seed"] * 2, success_ci95=0.05)
+    (run / "results.json").write_text(json.dumps(res))
+    sec = _sections(build_report(run).read_text())
+    want = f"{100 * res['success_mean']:.1f}% ± 5.0</b> (95% interval over seeds)"
+    assert want in sec["evaluation"]
 
 
 def test_report_cli_and_bad_input(tiny_run, tmp_path, capsys):

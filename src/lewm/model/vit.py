@@ -83,9 +83,7 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(in_channels, width, kernel_size=patch_size, stride=patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, width))
-        self.blocks = nn.ModuleList(
-            ViTBlock(width, heads, mlp_ratio, ln_eps) for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(ViTBlock(width, heads, mlp_ratio, ln_eps) for _ in range(depth))
         self.norm = nn.LayerNorm(width, eps=ln_eps)
         self._init_weights()
 

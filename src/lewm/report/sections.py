@@ -124,19 +124,21 @@ def evaluation_section(rf: RunFiles) -> str:
     else:
         plan = r.get("plan", {})
         paper = PAPER_SUCCESS.get(rf.env or "")
+        one_seed = len(r.get("per_seed", [])) == 1  # no spread to estimate: no "± 0.0"
+        success = (
+            f"<b>{pct(r['success_mean'])}</b> (one seed: no interval)"
+            if one_seed
+            else f"<b>{pct(r['success_mean'], r['success_ci95'])}</b> (95% interval over seeds)"
+        )
+        floor = pct(r["random_success_mean"], None if one_seed else r.get("random_success_ci95"))
         rows = [
             [
                 "protocol",
                 f"{r['protocol']}, {r['episodes_per_seed']} start/goal pairs × seeds {r['seeds']}",
             ],
-            [
-                Raw("<b>planning success</b>"),
-                Raw(
-                    f"<b>{pct(r['success_mean'], r['success_ci95'])}</b> (95% interval over seeds)"
-                ),
-            ],
+            [Raw("<b>planning success</b>"), Raw(success)],
             ["per seed", ", ".join(pct(s["success"]) for s in r.get("per_seed", []))],
-            ["random policy (floor)", pct(r["random_success_mean"], r.get("random_success_ci95"))],
+            ["random policy (floor)", floor],
             ["starts already solved", pct(r["solved_at_start"])],
             ["paper, LeWM (SPEC §6)", f"{paper:.0f}%" if paper is not None else "not reported"],
             [
