@@ -72,14 +72,15 @@ from pathlib import Path
 
 import torch
 
-from lewm.baselines.registry import plan_max_batch
-from lewm.config import RunConfig
-from lewm.model import LeWM
-from lewm.planning.cem import CEM
-from lewm.planning.cost import goal_cost
-from lewm.reference import export_state_dict, import_reference, vit_layer_norm_eps
-from lewm.runtime import generator
-from lewm.train import objective
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import train_step_seconds  # noqa: E402
+
+from lewm.baselines.registry import plan_max_batch  # noqa: E402
+from lewm.config import RunConfig  # noqa: E402
+from lewm.model import LeWM  # noqa: E402
+from lewm.planning.cem import CEM  # noqa: E402
+from lewm.planning.cost import goal_cost  # noqa: E402
+from lewm.reference import export_state_dict, import_reference, vit_layer_norm_eps  # noqa: E402
 
 REF_PACKAGES = [
     "numpy",
@@ -370,29 +371,6 @@ def our_solve_seconds(model: LeWM, x: dict, episodes: int, horizon: int, iters: 
     return time.perf_counter() - t0
 
 
-def our_train_seconds(model: LeWM, batch: int, steps: int, precision: str) -> float:
-    """Seconds per optimisation step of `lewm train`'s objective (same work as cmd_train)."""
-    cfg = RunConfig(model=model.cfg)
-    model = LeWM(model.cfg).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-3)
-    n, m = cfg.model.history, cfg.model
-    g = torch.Generator().manual_seed(0)
-    pixels = torch.randint(0, 256, (batch, n + 1, m.image_size, m.image_size, 3), generator=g,
-                           dtype=torch.uint8)  # fmt: skip
-    blocks = torch.randn(batch, n + 1, m.action_block_dim, generator=g)
-    times = []
-    for i in range(steps + 1):  # the first step is warm-up
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            terms = objective(model, pixels, blocks, cfg, generator("cpu", 0, i))
-        opt.zero_grad()
-        terms["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return sum(times[1:]) / steps
-
-
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.float() - b.float()).abs().max().item()
 
@@ -473,7 +451,8 @@ def train_speed(ref: Ref, name: str, model: LeWM, d: Path, args: argparse.Namesp
         ref("train", d / "config.json", d / "weights.pt", d / "train_t.pt", args.train_batch,
             args.train_steps, precision)  # fmt: skip
         ref_s = torch.load(d / "train_t.pt", weights_only=True)["seconds"]
-        ours = our_train_seconds(model, args.train_batch, args.train_steps, precision)
+        cfg = RunConfig(model=model.cfg)  # clips of history + 1 frames, as the reference's
+        ours = train_step_seconds(cfg, args.train_batch, args.train_steps, precision)
         rows.append((name, precision, ref_s, ours))
         print(f"  {name} train {precision}: ref {ref_s:.2f}s ours {ours:.2f}s", flush=True)
 

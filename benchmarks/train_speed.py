@@ -9,40 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, table  # noqa: E402
+from _common import machine, table, train_step_seconds  # noqa: E402
 
 from lewm.config import RunConfig  # noqa: E402
 from lewm.model import LeWM  # noqa: E402
-from lewm.runtime import autocast, generator  # noqa: E402
-from lewm.train import objective  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def time_steps(cfg: RunConfig, batch: int, steps: int, precision: str) -> float:
-    torch.manual_seed(0)
-    model = LeWM(cfg.model).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    m, t = cfg.model, cfg.data.num_frames
-    pixels = torch.randint(0, 256, (batch, t, m.image_size, m.image_size, 3), dtype=torch.uint8)
-    blocks = torch.randn(batch, t, m.action_block_dim)
-    times = []
-    for i in range(steps + 1):  # the first step is warm-up
-        t0 = time.perf_counter()
-        with autocast(torch.device("cpu"), precision):
-            terms = objective(model, pixels, blocks, cfg, generator("cpu", 0, i))
-        opt.zero_grad()
-        terms["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return sum(times[1:]) / steps
 
 
 def main() -> None:
@@ -56,7 +31,7 @@ def main() -> None:
         cfg = RunConfig.load(ROOT / "configs" / f"{name}.yaml")
         params = LeWM(cfg.model).param_counts()["total"]
         for precision in ("fp32", "bf16"):
-            s = time_steps(cfg, args.batch, args.steps, precision)
+            s = train_step_seconds(cfg, args.batch, args.steps, precision)
             rows.append(
                 [
                     name,
