@@ -76,11 +76,12 @@ def attention(
     """Multi-head attention, q (B, Tq, H, dh), k and v (B, Tk, H, dh) -> (B, Tq, H, dh).
 
     Without ``mask`` it is causal with the queries at the last Tq positions (see
-    :func:`small_attention`, used up to SMALL_ATTENTION_TOKENS keys); ``mask`` (Tq, Tk) bool, True
-    = may attend, replaces causality (e.g. DINO-WM's frame-causal mask over patches).
+    :func:`small_attention`, used on a CPU up to SMALL_ATTENTION_TOKENS keys); ``mask`` (Tq, Tk)
+    bool, True = may attend, replaces causality (e.g. DINO-WM's frame-causal mask over patches).
     """
     tq, tk = q.shape[1], k.shape[1]
-    if mask is None and tk <= SMALL_ATTENTION_TOKENS:
+    # The broadcast form is a CPU measurement; GPU SDPA kernels handle few tokens well.
+    if mask is None and tk <= SMALL_ATTENTION_TOKENS and q.device.type == "cpu":
         return small_attention(q, k, v, dropout_p)
     if mask is None and tq != tk:
         mask = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
