@@ -80,7 +80,8 @@ def plan_max_batch(cfg: ModelConfig, device: torch.device) -> int | None:
     in one call; DINO-WM's patch tokens at ~8k, 0.07 s per candidate with ~3 candidates per call
     vs 0.19 s with 54. On a GPU only DINO-WM is capped (its activations would need gigabytes).
     """
-    per_rollout = tokens_per_frame(cfg) * cfg.history
-    if tokens_per_frame(cfg) == 1:
-        return max(1, (1 << 11) // per_rollout) if device.type == "cpu" else None
-    return max(1, (1 << 13) // per_rollout)
+    tokens = tokens_per_frame(cfg)
+    if tokens == 1 and device.type != "cpu":
+        return None
+    budget = 1 << 11 if tokens == 1 else 1 << 13
+    return max(1, budget // (tokens * cfg.history))

@@ -160,16 +160,15 @@ class LeWM(nn.Module):
         act = self.encode_actions(action_blocks.reshape(b * s, steps, -1))  # (BS, steps, D)
         mods = self.predictor.modulations(act)  # depth x (BS, steps, 6D)
         frames = list(context_emb.unsqueeze(1).expand(b, s, t, d).reshape(b * s, t, d).unbind(1))
-        cache, cache_lo, cached = None, 0, 0  # cache holds frames cache_lo .. cache_lo+cached-1
+        cache, cache_lo = None, -1  # keys/values of frames cache_lo .. known-2 (last step's window)
         for known in range(t, t + horizon):  # frames 0..known-1 are known; predict frame known
             lo = max(0, known - n)  # the window: frames lo..known-1, action blocks lo..known-1
-            if cache is None or lo != cache_lo:  # the window slid: positions changed, recompute
-                cache, cache_lo, cached = None, lo, 0
-            new = slice(lo + cached, known)
+            if lo != cache_lo:  # first step, or the window slid: positions changed, recompute
+                cache, cache_lo = None, lo
+            new = slice(lo if cache is None else known - 1, known)  # grown: only the last frame
             out, cache = self.predictor.extend(
                 torch.stack(frames[new], dim=1), [m[:, new] for m in mods], cache, last_only=True
             )
-            cached = known - lo
             frames.append(self.pred_proj(out)[:, 0].to(context_emb.dtype))
         return torch.stack(frames, dim=1).view(b, s, t + horizon, d)
 
