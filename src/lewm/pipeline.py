@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from lewm.config import RunConfig, _apply_override
+from lewm.config import RunConfig, apply_override
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def run_pipeline(
     raw = RunConfig.load(config).to_dict()
     raw["data"]["path"] = str(out / "dataset.h5")
     for ov in overrides:
-        _apply_override(raw, ov)
+        apply_override(raw, ov)
     if episodes is not None:
         raw["collect"]["episodes"] = episodes
     if workers is not None:

@@ -265,10 +265,10 @@ def evaluate_run(
 
 
 def _merge(base: dict, overrides: list[str]) -> dict:
-    from lewm.config import _apply_override
+    from lewm.config import apply_override
 
     for ov in overrides:
-        _apply_override(base, ov)
+        apply_override(base, ov)
     return base
 
 
