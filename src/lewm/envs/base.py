@@ -87,6 +87,17 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
     def is_success(self) -> bool:
         """Whether the current state satisfies the goal (SPEC §4 success criterion)."""
 
+    def success_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """Normalised distance of full state ``state`` (S,) to goal state ``goal`` (S,): a
+        non-negative float that is < 1.0 exactly when `is_success()` would hold for ``state``
+        against ``goal`` (SPEC §4's test divided by its tolerance). Cheap and pure: no simulator
+        stepping, the env's own state is untouched. Used as the oracle planning cost of
+        `lewm diagnose`; envs without it cannot run that diagnosis."""
+        raise NotImplementedError(
+            f"{type(self).__name__} ({self.env_id}) does not implement success_distance(state, "
+            "goal); `lewm diagnose` needs it (see lewm/envs/base.py)"
+        )
+
     @abc.abstractmethod
     def set_color(self, obj: str, rgb: Any) -> None:
         """Surprise hook: draw `obj` in colour `rgb` (3 ints in [0, 255]) until the next reset."""
@@ -140,6 +151,15 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
         return dict(zip(self.state_names, (float(v) for v in s)))
 
     # --------------------------------------------------------------------------- helpers
+    @staticmethod
+    def _ratio_below_one_iff(error: float, tol: float) -> float:
+        """error / tol, nudged below 1.0 when ``error <= tol`` (tests that accept equality), so
+        that `success_distance` < 1 agrees with an inclusive `is_success` even at the boundary."""
+        r = float(error) / float(tol)
+        if error <= tol and r >= 1.0:
+            return float(np.nextafter(1.0, 0.0))
+        return r
+
     def _validated_state(self, state: Any, what: str) -> np.ndarray:
         s = np.asarray(state, dtype=np.float32).reshape(-1)
         if s.shape != (len(self.state_names),):

@@ -262,6 +262,12 @@ class CubeEnv(LeWMEnv):
         """Cube centre within 0.04 m of the goal state's cube position (SPEC §4)."""
         return bool(np.linalg.norm(self.cube_position() - self.goal_position()) <= SUCCESS_RADIUS)
 
+    def success_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """Cube-to-goal-cube distance / 0.04 m: < 1 exactly when `is_success()` would hold."""
+        s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+        err = float(np.linalg.norm(s[14:17] - g[14:17]))
+        return self._ratio_below_one_iff(err, SUCCESS_RADIUS)
+
     # --------------------------------------------------------------------- surprise hooks
     def set_color(self, obj: str, rgb: Any) -> None:
         """Recolour the "cube"; lasts until the next reset."""

@@ -209,6 +209,12 @@ class ReacherEnv(LeWMEnv):
         """Every joint within 0.05 rad of the goal configuration (SPEC §4)."""
         return bool(np.all(self.joint_errors() <= SUCCESS_TOL))
 
+    def success_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """Largest joint error (mod 2π) / 0.05 rad: < 1 exactly when `is_success()` would hold."""
+        s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+        err = float(np.max(np.abs(wrap_angle(s[0:2] - g[0:2]))))
+        return self._ratio_below_one_iff(err, SUCCESS_TOL)
+
     # --------------------------------------------------------------------- surprise hooks
     def set_color(self, obj: str, rgb: Any) -> None:
         """Recolour "arm" (both links) or "finger"; lasts until the next reset."""

@@ -207,6 +207,11 @@ class TwoRoomEnv(LeWMEnv):
         d = self._agent - self.goal_position()
         return bool(math.hypot(d[0], d[1]) <= SUCCESS_RADIUS)
 
+    def success_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """Agent-to-goal-agent distance / 16 px: < 1 exactly when `is_success()` would hold."""
+        s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+        return self._ratio_below_one_iff(math.hypot(s[0] - g[0], s[1] - g[1]), SUCCESS_RADIUS)
+
     # --------------------------------------------------------------------- surprise hooks
     def set_color(self, obj: str, rgb: Any) -> None:
         """Recolour "agent", "target" (not drawn), "wall" (border and wall) or "background";
