@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lewm.evaluation.probe import fit_ridge, group_quantities, pearson, probe_quantities
-from lewm.evaluation.straightness import straightness, trajectory_straightness
+from lewm.metrics import straightness, trajectory_straightness
 
 
 def _synthetic(n: int, seed: int):

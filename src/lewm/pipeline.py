@@ -26,7 +26,7 @@ def run_pipeline(
 ) -> dict:
     """Collect (if needed), train and evaluate; returns the summary written to ``summary.json``."""
     from lewm.data.collect import collect
-    from lewm.data.store import summarize as dataset_summary
+    from lewm.data.info import summarize as dataset_summary
     from lewm.evaluation.protocol import evaluate_run, format_results
     from lewm.train import train
 

@@ -46,7 +46,7 @@ def objective_for(kind: str) -> Objective:
     """``f(model, pixels, blocks, cfg, gen, reduce_mean=None, global_batch=None) -> terms`` with
     at least ``loss`` and ``pred_loss``; every other key is a separately logged term."""
     if kind == "lewm":
-        from lewm.train import lewm_objective
+        from lewm.objective import lewm_objective
 
         return lewm_objective
     if kind == "pldm":

@@ -41,7 +41,7 @@ def register(sub) -> None:
 
 def cmd_collect(args) -> int:
     from lewm.data.collect import collect
-    from lewm.data.store import summarize
+    from lewm.data.info import summarize
 
     collect(
         args.env,
@@ -60,8 +60,8 @@ def cmd_collect(args) -> int:
 
 
 def cmd_merge(args) -> int:
+    from lewm.data.info import summarize
     from lewm.data.merge import merge
-    from lewm.data.store import summarize
 
     merge(args.shards, args.out, overwrite=args.overwrite)
     print(summarize(args.out))
@@ -69,7 +69,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from lewm.data.store import summarize
+    from lewm.data.info import summarize
 
     print(summarize(args.path))
     return 0

@@ -287,9 +287,3 @@ class EpisodeStore:
             f"steps={self.num_steps}, env={self.meta.env_id!r})"
         )
 
-
-def summarize(path: str | os.PathLike) -> str:
-    """Multi-line summary of an episode file (see `lewm.data.info.summarize`)."""
-    from lewm.data.info import summarize as _summarize
-
-    return _summarize(path)
