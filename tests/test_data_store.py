@@ -283,3 +283,35 @@ def test_newer_format_version_is_refused(tmp_path, lewm_file):
         )
     with pytest.raises(DatasetError, match="newer"):
         EpisodeStore(path)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_infinite_action_is_refused_on_open_naming_the_rows(lewm_file, bad):
+    # episodes of length 12 and 30: row 12 + 4 is episode 1, step 4; row 45 is episode 2, step 3
+    _corrupt(lewm_file, lambda f: f["action"].__setitem__((16, 1), bad))
+    _corrupt(lewm_file, lambda f: f["action"].__setitem__((45, 0), bad))
+    with pytest.raises(DatasetError) as exc:
+        EpisodeStore(lewm_file)
+    msg = str(exc.value)
+    assert str(lewm_file) in msg and "'action'" in msg and "2 row(s)" in msg
+    assert "row 16 (episode 1, step 4)" in msg and "row 45 (episode 2, step 3)" in msg
+    assert "inf" in msg
+
+
+def test_nan_action_is_allowed_only_at_an_episode_end(tmp_path, episodes):
+    path = tmp_path / "ref.h5"
+    write_reference_file(path, episodes)  # every episode ends in a NaN action: accepted
+    with EpisodeStore(path) as s:
+        assert np.isnan(s.column("action")[11]).all() and s.num_episodes == len(episodes)
+    _corrupt(path, lambda f: f["action"].__setitem__((3, 0), np.nan))  # mid-episode NaN
+    with pytest.raises(DatasetError, match=r"'action'.*row 3 \(episode 0, step 3\)"):
+        EpisodeStore(path)
+
+
+def test_info_on_an_infinite_action_prints_one_line(lewm_file, capsys):
+    from lewm.cli import main
+
+    _corrupt(lewm_file, lambda f: f["action"].__setitem__((0, 0), np.inf))
+    assert main(["info", str(lewm_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'action'" in err and "row 0 (episode 0, step 0)" in err

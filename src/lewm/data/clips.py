@@ -112,7 +112,9 @@ class ClipDataset(Dataset):
 
     def _normalise(self, raw: np.ndarray) -> np.ndarray:
         a = (raw.astype(np.float32) - self._mean) / self._std
-        return np.nan_to_num(a, nan=0.0).astype(np.float32, copy=False)
+        # Only the episode-final NaN is left (EpisodeStore refuses any other non-finite action):
+        # it becomes 0, the reference's convention (SPEC §1).
+        return np.where(np.isnan(a), np.float32(0.0), a).astype(np.float32, copy=False)
 
     def __len__(self) -> int:
         return len(self.clip_row)

@@ -8,6 +8,11 @@ never a silent wrong read.
 Files written by the reference tools carry no `lewm_meta`: the store derives what is missing
 (action dimension and bounds from the data, a seeded 90/5/5 episode split, action statistics over
 the training episodes) and logs a warning saying so.
+
+Actions must be finite except for NaN at an episode's last step (the reference's convention:
+the last frame has no action leaving it; clips read it as 0, SPEC §1). Any other NaN and any ±inf
+is refused on open, naming the rows — `np.nan_to_num` would otherwise turn +inf into 3.4e38 and
+a run would train on it (issue 18).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 # Seed of the split derived for files without lewm metadata (deterministic across reads).
 DERIVED_SPLIT_SEED = 0
+# Rows of the action column checked per read on open (bounds the memory of the check).
+_ACTION_CHECK_ROWS = 1 << 20
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -42,6 +49,38 @@ def _open_h5(path: Path) -> h5py.File:
         if head != b"\x89HDF\r\n\x1a\n":
             raise DatasetError(f"{path}: not an HDF5 file (bad signature {head!r})") from e
         raise DatasetError(f"{path}: unreadable HDF5 file (truncated or corrupt?): {e}") from e
+
+
+def _check_actions(
+    action: h5py.Dataset, ep_len: np.ndarray, ep_offset: np.ndarray, path: str, show: int = 5
+) -> None:
+    """Raise `DatasetError` if the (N, A) action column holds ±inf anywhere, or NaN anywhere but
+    an episode's last step; the message names the column, the count and the first ``show`` rows
+    (row, episode, step, values). Episodes are contiguous (checked by `schema.check_index`)."""
+    last = np.zeros(len(action), dtype=bool)
+    last[ep_offset + ep_len - 1] = True
+    bad_rows: list[np.ndarray] = []
+    count = 0
+    for start in range(0, len(action), _ACTION_CHECK_ROWS):
+        a = np.asarray(action[start : start + _ACTION_CHECK_ROWS])
+        stop = start + len(a)
+        bad = np.isinf(a).any(axis=1) | (np.isnan(a).any(axis=1) & ~last[start:stop])
+        rows = start + np.flatnonzero(bad)
+        count += len(rows)
+        if sum(len(r) for r in bad_rows) < show:
+            bad_rows.append(rows[:show])
+    if not count:
+        return
+    first = np.concatenate(bad_rows)[:show]
+    eps = np.searchsorted(ep_offset, first, side="right") - 1
+    where = "; ".join(
+        f"row {r} (episode {e}, step {r - ep_offset[e]}): {np.asarray(action[r]).tolist()}"
+        for r, e in zip(first.tolist(), eps.tolist())
+    )
+    raise DatasetError(
+        f"{path}: column 'action' has {count} row(s) with non-finite values; first: {where}. "
+        "Only NaN at an episode's last step is allowed (read as 0); fix or drop those episodes"
+    )
 
 
 class EpisodeStore:
@@ -113,6 +152,7 @@ class EpisodeStore:
             raise DatasetError(
                 f"{self.path}: 'action' must be float (N, A), got {act.dtype} {act.shape}"
             )
+        _check_actions(act, self.ep_len, self.ep_offset, str(self.path))
 
     def _read_meta(self) -> None:
         f = self._file()
@@ -286,4 +326,3 @@ class EpisodeStore:
             f"EpisodeStore({str(self.path)!r}, episodes={self.num_episodes}, "
             f"steps={self.num_steps}, env={self.meta.env_id!r})"
         )
-
