@@ -43,8 +43,10 @@ def register(sub) -> None:
     p.add_argument("--frames", type=int, default=16, help="latent frames shown (16)")
     p.add_argument("--context", type=int, default=1, help="real context frames (1)")
     p = _verb(sub, "tsne", cmd_tsne, "t-SNE of embeddings coloured by the agent position")
-    p.add_argument("--max-points", type=int, default=1000, help="frames embedded (1000)")
-    p.add_argument("--iterations", type=int, default=1000, help="t-SNE iterations (1000)")
+    p.add_argument("--max-points", type=int, default=5000, help="frames embedded (5000)")
+    p.add_argument(
+        "--iterations", type=int, default=1000, help="t-SNE iterations (1000; at least 250)"
+    )
     p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (30)")
 
 
