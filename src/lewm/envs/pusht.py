@@ -1,28 +1,36 @@
 """Push-T (SPEC §4): a disc agent pushes a T-shaped block to a goal pose, on pymunk.
 
-Workspace 512 x 512 (pixel units; x to the right, y downwards, as in the image), static walls
-along the edges. Bodies:
+The physics is gym-pusht 0.1.8's (the diffusion-policy / DINO-WM task of the paper), matched
+constant for constant (`pusht_geometry`) on pymunk >= 7, and checked against trajectories
+recorded with the real package (`tests/data/pusht_reference.npz`,
+`scripts/make_pusht_reference.py`):
 
-- agent: disc of radius 15, driven by a PD controller (kp 100, kv 20) toward the *relative*
-  target ``agent + 100 * action`` (action in [-1, 1]^2); the controller sets the agent's velocity
-  at each of the 10 physics sub-steps of a control step (100 Hz physics, 10 Hz control). The agent
-  is a dynamic body (mass 5) (not kinematic as in gym-pusht), so walls and the block stop it: it
-  cannot pass through either, even when the block is pinned against a wall.
-- block: a T made of a 120 x 30 bar on top of a 30 x 90 stem, mass 1, friction 1. Its position is
-  its centre of mass (the area-weighted centroid, 40.7 px below the bar's outer edge); with y
-  pointing down, a positive angle turns the T clockwise on the image.
-- the space has `damping = 0`: pymunk's damping is the fraction of velocity *kept* per second, so
-  the block stops as soon as nothing pushes it (quasi-static pushing, as in the reference task).
-  The agent's velocity is not damped (it is set by the controller).
+- workspace 512 x 512 (x right, y down, as in the image); walls are four segments of radius 2
+  between (5, 5) and (506, 506); space damping 0 (pymunk: the fraction of velocity kept per
+  second, so the block stops as soon as nothing pushes it); every shape has friction 0.
+- agent: a **kinematic** disc of radius 15. Before each of the 10 sub-steps of 0.01 s the PD law
+  (kp 100, kv 20) adds `(kp (target - x) - kv v) dt` to its velocity, then the space steps
+  (gym-pusht's order). Being kinematic, contacts never slow it: it pushes whatever is in its way.
+- block: the T (bar 120 x 30 on a 30 x 90 stem), mass 1, moment 3000, centre of gravity (0, 45)
+  in the block frame whose origin is the middle of the bar's top edge; the state's block
+  position is that origin (the reference's convention), the angle pymunk's body angle.
+- action: our relative target `agent + 100 * action`, action in [-1, 1]^2 (stable-worldmodel's
+  convention); gym-pusht's absolute target `t` is the action `(t - agent) / 100`.
 
-Success (SPEC §4): ||(agent xy, block xy) - goal||_2 < 20 over the 4-vector, and the block angle
-within pi/9 of the goal's, compared modulo 2 pi (the T has no rotational symmetry, so a full turn
-is its only symmetry).
+One deliberate difference, the **tunnelling guard**: the PD target is clamped to the box the
+agent's centre can occupy without touching a wall, [22, 489]^2. A kinematic disc ignores the
+static walls, so with an absolute target outside that box gym-pusht lets the agent run into and
+through the walls; the clamp changes nothing while the target is inside (all contacts are solved
+exactly as in the reference). docs/pusht.md gives the measured overlaps with the guard.
 
-State (float32, 13): agent position and velocity, block position, angle and velocities, and the
-episode's target block pose (the scripted expert's goal; `set_goal_state` overrides the goal used
-for success). `set_state` rebuilds the pymunk space, so the dynamics after `set_state(s)` depend on
-`s` only (no contact cache carried over from before).
+Success (SPEC §4): ||(agent xy, block xy) - goal||_2 < 20 over the 4-vector and the block angle
+within pi/9 of the goal's, compared modulo 2 pi (the T's only rotational symmetry is a full turn).
+
+State (float32, 13): agent position and velocity, block origin, angle, velocity (of the centre of
+gravity, pymunk's) and angular velocity, and the episode's target block pose (the scripted
+expert's goal; `set_goal_state` overrides the goal used for success). `set_state` rebuilds the
+pymunk space, so the dynamics after `set_state(s)` depend on `s` only (no contact cache carried
+over from before).
 """
 
 from __future__ import annotations
@@ -33,57 +41,45 @@ from typing import Any, ClassVar
 import gymnasium
 import numpy as np
 import pymunk
-from PIL import Image, ImageDraw
 
 from lewm.envs.base import LeWMEnv
-
-WORKSPACE = 512.0
-WALL_LO, WALL_HI, WALL_RADIUS = 5.0, 506.0, 2.0
-AGENT_RADIUS = 15.0
-# Heavier than the block (1) so the agent pushes through contact, but not so heavy that the
-# solver lets it squeeze into a block pinned against a wall (mass 20: 8 px overlap; 5: < 2 px).
-AGENT_MASS = 5.0
-KP, KV = 100.0, 20.0
-PHYSICS_HZ, CONTROL_HZ = 100, 10
-ACTION_SCALE = 100.0
-SUCCESS_POS, SUCCESS_ANGLE = 20.0, math.pi / 9
-BLOCK_MASS, FRICTION = 1.0, 1.0
-# T geometry in the block frame with the origin at the centre of mass: bar 120 x 30 on top
-# (y from BAR_TOP to BAR_TOP + 30), stem 30 x 90 below it. Area-weighted centroid of the T.
-_BAR_AREA, _STEM_AREA = 120.0 * 30.0, 30.0 * 90.0
-_COM_Y = (_BAR_AREA * 15.0 + _STEM_AREA * 75.0) / (_BAR_AREA + _STEM_AREA)
-BAR_TOP = -_COM_Y
-BAR = ((-60.0, BAR_TOP), (60.0, BAR_TOP), (60.0, BAR_TOP + 30.0), (-60.0, BAR_TOP + 30.0))
-STEM = (
-    (-15.0, BAR_TOP + 30.0),
-    (15.0, BAR_TOP + 30.0),
-    (15.0, BAR_TOP + 120.0),
-    (-15.0, BAR_TOP + 120.0),
+from lewm.envs.pusht_geometry import (
+    ACTION_SCALE,
+    AGENT_RADIUS,
+    BAR,
+    BLOCK_COG,
+    BLOCK_MASS,
+    BLOCK_MOMENT,
+    CONTROL_HZ,
+    FREE_HI,
+    FREE_LO,
+    FRICTION,
+    KP,
+    KV,
+    PHYSICS_HZ,
+    STEM,
+    SUCCESS_ANGLE,
+    SUCCESS_POS,
+    WALL_HI,
+    WALL_LO,
+    WALL_RADIUS,
+    WORKSPACE,
+    is_free_configuration,
+    pose_from_cog,
+    squeeze_guard,
+    wrap_angle,
 )
-BLOCK_EXTENT = max(math.hypot(x, y) for x, y in (*BAR, *STEM))  # farthest point from the COM
-# Reset sampling region (centres), kept away from the walls.
+from lewm.envs.pusht_render import default_colors, draw_scene
+
+# Reset sampling: the block's centre of gravity uniform in this square (the T, which reaches
+# 76.5 px from it, stays >= 46 px inside the walls), any angle; the agent's centre uniform in
+# the agent square, clear of the block.
+_COG_RANGE = (130.0, 382.0)
 _AGENT_RANGE = (50.0, 462.0)
-_BLOCK_RANGE = (130.0, 382.0)
-
-WHITE, AGENT_BLUE, BLOCK_GRAY, WALL_BLACK, GOAL_GREEN = (
-    (255, 255, 255),
-    (65, 105, 225),
-    (119, 136, 153),
-    (0, 0, 0),
-    (144, 238, 144),
-)
-
-
-def wrap_angle(a: float | np.ndarray) -> float | np.ndarray:
-    """Angle difference mapped to [-pi, pi)."""
-    return (np.asarray(a) + math.pi) % (2 * math.pi) - math.pi
-
-
-def block_polygons(x: float, y: float, angle: float) -> list[np.ndarray]:
-    """The T's two rectangles in world coordinates: [bar (4, 2), stem (4, 2)]."""
-    c, s = math.cos(angle), math.sin(angle)
-    rot = np.array([[c, -s], [s, c]])
-    return [np.asarray(poly) @ rot.T + (x, y) for poly in (BAR, STEM)]
+_DT = 1.0 / PHYSICS_HZ
+# Beyond _NEAR px from the block origin the agent cannot touch the T (farthest T point 120.9 px
+# from the origin, plus the agent's radius).
+_NEAR = max(math.hypot(x, y) for x, y in (*BAR, *STEM)) + AGENT_RADIUS + 1.0
 
 
 class PushTEnv(LeWMEnv):
@@ -95,23 +91,28 @@ class PushTEnv(LeWMEnv):
         goal_overlay: draw the goal pose of the T (light green) under the scene — for videos only;
             observations for the world model must not contain it.
         render_mode: only "rgb_array".
+        tunnel_guard: keep the PD target inside [22, 489]^2 and stop the agent from squeezing
+            into a T pinned against a wall (see the module docstring). False reproduces
+            gym-pusht exactly, tunnelling included.
     """
 
     env_id: ClassVar[str] = "lewm/PushT-v0"
-    env_version: ClassVar[int] = 0
+    # 1: gym-pusht's physics (kinematic agent, friction 0, cog (0, 45), segment walls) and the
+    # block position at the bar-top origin; 0 was our own dynamic-agent, friction-1 variant.
+    env_version: ClassVar[int] = 1
     max_episode_steps: int = 200
     state_names: ClassVar[tuple[str, ...]] = (
         "agent_x",
         "agent_y",
         "agent_vx",
         "agent_vy",
-        "block_x",
+        "block_x",  # block origin: middle of the bar's top edge
         "block_y",
         "block_angle",
-        "block_vx",
+        "block_vx",  # velocity of the centre of gravity
         "block_vy",
         "block_omega",
-        "target_x",
+        "target_x",  # the episode's target block pose, same convention
         "target_y",
         "target_angle",
     )
@@ -124,18 +125,18 @@ class PushTEnv(LeWMEnv):
         max_episode_steps: int = 200,
         goal_overlay: bool = False,
         render_mode: str | None = "rgb_array",
+        tunnel_guard: bool = True,
     ) -> None:
         super().__init__(image_size, render_mode, max_episode_steps)
         self.goal_overlay = bool(goal_overlay)
+        self.tunnel_guard = bool(tunnel_guard)
+        self.guard_hits = 0  # sub-steps at which the pinned-block guard acted (diagnostics)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
-        self._target = np.array([256.0, 256.0, math.pi / 4])
         self._steps = 0
-        self._reset_colors()
-        # Supersampled drawing then a box-filter downscale: anti-aliased edges keep the block's
-        # angle readable at 64 px.
-        self._ss = max(1, min(4, 256 // self.image_size))
+        self._colors = default_colors()
+        # gym-pusht's initial layout and fixed goal pose (256, 256, pi/4).
         self._build_space(
-            np.array([256.0, 400.0, 0, 0, 256.0, 300.0, 0, 0, 0, 0, *self._target], np.float64)
+            np.array([256, 400, 0, 0, 256, 300, 0, 0, 0, 0, 256, 256, math.pi / 4], np.float64)
         )
 
     # --------------------------------------------------------------------------- gym API
@@ -143,9 +144,10 @@ class PushTEnv(LeWMEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode. Options: `state` (a full state (13,)), or any of `agent_pos` (x, y),
-        `block_pose` (x, y, angle), `target_pose` (x, y, angle); the rest is sampled: block and
-        target poses uniformly (centres in [130, 382]^2, any angle), the agent uniformly where it
-        does not touch the block."""
+        `block_pose` (x, y, angle), `target_pose` (x, y, angle) (block poses: origin at the
+        bar's top middle); the rest is sampled: block and target poses with the centre of gravity
+        uniform in [130, 382]^2 and any angle, the agent uniformly where it does not touch the
+        block."""
         super().reset(seed=seed)
         opts = dict(options or {})
         unknown = set(opts) - {"state", "agent_pos", "block_pose", "target_pose"}
@@ -153,76 +155,65 @@ class PushTEnv(LeWMEnv):
             raise ValueError(f"PushTEnv.reset: unknown options {sorted(unknown)}")
         self._steps = 0
         self._goal_state = None
-        self._reset_colors()
+        self._colors = default_colors()
         if "state" in opts:
             self.set_state(opts["state"])
             return self.render(), self._info()
         rng = self.np_random
         block = self._pose_option(opts, "block_pose")
-        if block is None:
-            block = np.array([*rng.uniform(*_BLOCK_RANGE, 2), rng.uniform(-math.pi, math.pi)])
+        block = self.sample_block_pose(rng) if block is None else block
         target = self._pose_option(opts, "target_pose")
-        if target is None:
-            target = np.array([*rng.uniform(*_BLOCK_RANGE, 2), rng.uniform(-math.pi, math.pi)])
+        target = self.sample_block_pose(rng) if target is None else target
         agent = opts.get("agent_pos")
         if agent is None:
             for _ in range(10_000):
                 agent = rng.uniform(*_AGENT_RANGE, 2)
-                if self._agent_clear_of_block(agent, block):
+                if is_free_configuration(agent, block):
                     break
         agent = np.asarray(agent, np.float64).reshape(-1)
         if agent.shape != (2,) or not np.all(np.isfinite(agent)):
             raise ValueError(f"agent_pos must be 2 finite numbers, got {opts.get('agent_pos')!r}")
-        state = np.array([*agent, 0, 0, *block, 0, 0, 0, *target], np.float32)
-        self.set_state(state)
+        self.set_state(np.array([*agent, 0, 0, *block, 0, 0, 0, *target], np.float32))
         return self.render(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """One control step: PD toward agent + 100 * clip(action), 10 physics sub-steps."""
+        """One control step: PD toward agent + 100 * clip(action), clamped into [22, 489]^2 (the
+        tunnelling guard), over 10 physics sub-steps."""
         a = self._validated_action(action)
-        self._control_target = np.array(self._agent.position) + ACTION_SCALE * a
+        agent = self._agent
+        tx, ty = agent.position + ACTION_SCALE * a
+        if self.tunnel_guard:
+            tx, ty = min(max(tx, FREE_LO), FREE_HI), min(max(ty, FREE_LO), FREE_HI)
+        self._control_target = np.array([tx, ty])
         for _ in range(PHYSICS_HZ // CONTROL_HZ):
-            self._space.step(1.0 / PHYSICS_HZ)
+            # gym-pusht's update, operation for operation: v += (kp (t - x) + kv (0 - v)) dt on
+            # the kinematic agent, then the space steps.
+            (px, py), (vx, vy) = agent.position, agent.velocity
+            ax = KP * (tx - px) + KV * (0.0 - vx)
+            ay = KP * (ty - py) + KV * (0.0 - vy)
+            v = (vx + ax * _DT, vy + ay * _DT)
+            agent.velocity = self._guarded(v) if self.tunnel_guard else v
+            self._space.step(_DT)
         self._steps += 1
         info = self._info()
         truncated = self._steps >= self.max_episode_steps
         return self.render(), float(info["success"]), False, truncated, info
 
     def render(self) -> np.ndarray:
-        size = self.image_size * self._ss
-        k = size / WORKSPACE
-        img = Image.new("RGB", (size, size), self._colors["background"])
-        draw = ImageDraw.Draw(img)
-        # Walls: everything outside the free interior [7, 504]^2.
-        border = max(1, round((WALL_LO + WALL_RADIUS) * k))
-        draw.rectangle((0, 0, size - 1, size - 1), outline=self._colors["wall"], width=border)
-        if self.goal_overlay:
-            g = self.goal_state()
-            for poly in block_polygons(g[4], g[5], g[6]):
-                draw.polygon([tuple(p) for p in poly * k], fill=GOAL_GREEN)
-        b = self._block
-        for poly in block_polygons(b.position.x, b.position.y, b.angle):
-            draw.polygon([tuple(p) for p in poly * k], fill=self._colors["block"])
-        ax, ay, r = self._agent.position.x * k, self._agent.position.y * k, AGENT_RADIUS * k
-        draw.ellipse((ax - r, ay - r, ax + r, ay + r), fill=self._colors["agent"])
-        if self._ss > 1:
-            img = img.resize((self.image_size, self.image_size), Image.Resampling.BOX)
-        return np.asarray(img, dtype=np.uint8)
+        s = self.get_state()
+        goal = self.goal_state()[4:7] if self.goal_overlay else None
+        return draw_scene(self.image_size, self._colors, s[0:2], s[4:7], goal)
 
     # ------------------------------------------------------------------------ state hooks
     def get_state(self) -> np.ndarray:
         a, b = self._agent, self._block
         return np.array(
             [
-                a.position.x,
-                a.position.y,
-                a.velocity.x,
-                a.velocity.y,
-                b.position.x,
-                b.position.y,
+                *a.position,
+                *a.velocity,
+                *b.position,
                 b.angle,
-                b.velocity.x,
-                b.velocity.y,
+                *b.velocity,
                 b.angular_velocity,
                 *self._target,
             ],
@@ -265,15 +256,19 @@ class PushTEnv(LeWMEnv):
     def pose_errors(self, goal: np.ndarray | None = None) -> tuple[float, float, float]:
         """(4-vector position error, block position error, |block angle error|) to the goal."""
         g = self.goal_state() if goal is None else np.asarray(goal, np.float64)
-        s = self.get_state().astype(np.float64)
-        d = np.concatenate([s[0:2] - g[0:2], s[4:6] - g[4:6]])
-        block = float(np.hypot(*(s[4:6] - g[4:6])))
-        return float(np.linalg.norm(d)), block, float(abs(wrap_angle(s[6] - g[6])))
+        return _pose_errors(self.get_state(), g)
+
+    def success_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
+        """max(||(agent xy, block xy) - goal|| / 20, |angle error mod 2 pi| / (pi/9)) for full
+        states (13,): < 1 exactly when `is_success` holds for `state` against `goal`. Pure."""
+        s = self._validated_state(state, "state")
+        g = self._validated_state(goal, "goal")
+        pos, _, ang = _pose_errors(s, g)
+        return max(pos / SUCCESS_POS, ang / SUCCESS_ANGLE)
 
     def is_success(self) -> bool:
         """||(agent xy, block xy) - goal|| < 20 and block angle error (mod 2 pi) < pi/9."""
-        pos, _, ang = self.pose_errors()
-        return pos < SUCCESS_POS and ang < SUCCESS_ANGLE
+        return self.success_distance(self.get_state(), self.goal_state()) < 1.0
 
     # --------------------------------------------------------------------- surprise hooks
     def set_color(self, obj: str, rgb: Any) -> None:
@@ -283,8 +278,9 @@ class PushTEnv(LeWMEnv):
         self._colors[obj] = tuple(int(v) for v in self._validated_rgb(rgb))
 
     def teleport(self, obj: str, position: Any) -> None:
-        """Move "agent" to (x, y) or "block" to (x, y, angle) instantly, velocities zeroed; the
-        new configuration must not overlap (agent/block/walls)."""
+        """Move "agent" to (x, y) or "block" to (x, y, angle) (origin at the bar's top middle)
+        instantly, velocities zeroed; the new configuration must not overlap
+        (agent/block/walls)."""
         s = self.get_state().astype(np.float64)
         p = np.asarray(position, np.float64).reshape(-1)
         if obj == "agent" and p.shape == (2,):
@@ -305,7 +301,7 @@ class PushTEnv(LeWMEnv):
         100 px and 45 degrees from its current pose."""
         here = self.get_state()
         for _ in range(10_000):
-            block = np.array([*rng.uniform(*_BLOCK_RANGE, 2), rng.uniform(-math.pi, math.pi)])
+            block = self.sample_block_pose(rng)
             agent = rng.uniform(*_AGENT_RANGE, 2)
             far = (
                 np.hypot(*(block[:2] - here[4:6])) >= 100
@@ -319,74 +315,67 @@ class PushTEnv(LeWMEnv):
         raise RuntimeError("could not find a free teleport configuration")
 
     # ---------------------------------------------------------------------------- geometry
-    def is_free_configuration(self, agent_xy: Any, block_pose: Any) -> bool:
-        """Whether the agent disc and the T overlap neither each other nor the walls."""
-        agent = np.asarray(agent_xy, np.float64)
-        lo, hi = WALL_LO + WALL_RADIUS, WALL_HI - WALL_RADIUS
-        if np.any(agent - AGENT_RADIUS < lo) or np.any(agent + AGENT_RADIUS > hi):
-            return False
-        polys = block_polygons(*block_pose)
-        if any(np.any(p < lo) or np.any(p > hi) for p in polys):
-            return False
-        return self._agent_clear_of_block(agent, block_pose)
+    @staticmethod
+    def sample_block_pose(rng: np.random.Generator) -> np.ndarray:
+        """A random block pose (x, y, angle) (3,): centre of gravity uniform in [130, 382]^2,
+        angle uniform in [-pi, pi)."""
+        cog = rng.uniform(*_COG_RANGE, 2)
+        return pose_from_cog(cog, rng.uniform(-math.pi, math.pi))
 
     @staticmethod
-    def _agent_clear_of_block(agent: np.ndarray, block_pose: np.ndarray, margin: float = 2.0):
-        return all(
-            _point_polygon_distance(agent, poly) >= AGENT_RADIUS + margin
-            for poly in block_polygons(*block_pose)
-        )
+    def is_free_configuration(agent_xy: Any, block_pose: Any) -> bool:
+        """Whether the agent disc and the T overlap neither each other nor the walls."""
+        return is_free_configuration(agent_xy, block_pose)
 
     # ---------------------------------------------------------------------------- helpers
     def _build_space(self, s: np.ndarray) -> None:
-        """A fresh pymunk space holding state `s` (float64 (13,))."""
+        """A fresh pymunk space holding state `s` (float64 (13,)), built in gym-pusht's order
+        (walls, agent, block) so that the contact solver visits the same pairs in the same
+        order."""
         space = pymunk.Space()
         space.gravity = (0.0, 0.0)
-        space.damping = 0.0  # velocity kept per second: bodies stop when not pushed
-        # Walls are thick boxes outside the free interior [7, 504]^2 (the reference's segments
-        # at 5 / 506 with radius 2): a thin segment lets a disc that is pushed hard into it end
-        # up past its centre line and pop out on the far side.
-        lo, hi, t = WALL_LO + WALL_RADIUS, WALL_HI - WALL_RADIUS, 100.0
-        for x0, y0, x1, y1 in (
-            (lo - t, lo - t, lo, hi + t),
-            (hi, lo - t, hi + t, hi + t),
-            (lo - t, lo - t, hi + t, lo),
-            (lo - t, hi, hi + t, hi + t),
+        space.damping = 0.0
+        lo, hi = WALL_LO, WALL_HI
+        for a, b in (
+            ((lo, hi), (lo, lo)),
+            ((lo, lo), (hi, lo)),
+            ((hi, lo), (hi, hi)),
+            ((lo, hi), (hi, hi)),
         ):
-            wall = pymunk.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+            wall = pymunk.Segment(space.static_body, a, b, WALL_RADIUS)
             wall.friction = FRICTION
             space.add(wall)
-        agent = pymunk.Body(AGENT_MASS, pymunk.moment_for_circle(AGENT_MASS, 0, AGENT_RADIUS))
-        agent.velocity_func = self._pd_velocity
-        self._control_target = np.array([s[0], s[1]])
+        agent = pymunk.Body(body_type=pymunk.Body.KINEMATIC)
+        agent.position, agent.velocity = (s[0], s[1]), (s[2], s[3])
         circle = pymunk.Circle(agent, AGENT_RADIUS)
         circle.friction = FRICTION
-        # Uniform density: bar and stem carry mass in proportion to their areas, so the centre
-        # of mass is the T's centroid, the body origin by construction of BAR and STEM.
-        total = _BAR_AREA + _STEM_AREA
-        inertia = pymunk.moment_for_poly(BLOCK_MASS * _BAR_AREA / total, BAR)
-        inertia += pymunk.moment_for_poly(BLOCK_MASS * _STEM_AREA / total, STEM)
-        block = pymunk.Body(BLOCK_MASS, inertia)
+        space.add(agent, circle)
+        block = pymunk.Body(BLOCK_MASS, BLOCK_MOMENT)
         shapes = [pymunk.Poly(block, p) for p in (BAR, STEM)]
         for shape in shapes:
             shape.friction = FRICTION
-        space.add(agent, circle, block, *shapes)
-        agent.position, agent.velocity = (s[0], s[1]), (s[2], s[3])
-        block.position, block.angle = (s[4], s[5]), s[6]
+        block.center_of_gravity = BLOCK_COG
+        # Angle first: pymunk turns a body about its centre of gravity, so setting the position
+        # last puts the origin exactly at (x, y).
+        block.angle = s[6]
+        block.position = (s[4], s[5])
         block.velocity, block.angular_velocity = (s[7], s[8]), s[9]
+        space.add(block, *shapes)
         self._space, self._agent, self._block = space, agent, block
+        self._control_target = np.array([s[0], s[1]])
         self._target = np.asarray(s[10:13], np.float64).copy()
 
-    def _pd_velocity(self, body: pymunk.Body, gravity: Any, damping: float, dt: float) -> None:
-        """Agent velocity update: PD acceleration kp (target - x) - kv v toward the control
-        target, undamped. Applied as an acceleration inside pymunk's velocity integration, so
-        contact impulses of the same sub-step act on the result; setting the velocity before
-        `space.step` (as gym-pusht does for its kinematic agent) would move a dynamic agent into
-        a wall before the contact is solved and let it creep through."""
-        p, v = body.position, body.velocity
-        tx, ty = self._control_target
-        acc = (KP * (tx - p.x) - KV * v.x, KP * (ty - p.y) - KV * v.y)
-        pymunk.Body.update_velocity(body, acc, 1.0, dt)
+    def _guarded(self, v: tuple[float, float]) -> tuple[float, float]:
+        """The agent's velocity `v` for the next sub-step after the pinned-block guard
+        (`pusht_geometry.squeeze_guard`); counts the sub-steps at which it acted."""
+        a, b = self._agent.position, self._block
+        if math.hypot(a.x - b.position.x, a.y - b.position.y) > _NEAR:
+            return v  # too far to touch the T
+        pose = (b.position.x, b.position.y, b.angle)
+        vb = (b.velocity.x, b.velocity.y, b.angular_velocity)
+        out = squeeze_guard((a.x, a.y), v, pose, vb, _DT)
+        self.guard_hits += out != v
+        return out
 
     def _pose_option(self, opts: dict[str, Any], key: str) -> np.ndarray | None:
         if key not in opts:
@@ -399,29 +388,11 @@ class PushTEnv(LeWMEnv):
     def _info(self) -> dict[str, Any]:
         return {"success": self.is_success(), "state": self.get_state(), "step": self._steps}
 
-    def _reset_colors(self) -> None:
-        self._colors = {
-            "agent": AGENT_BLUE,
-            "block": BLOCK_GRAY,
-            "wall": WALL_BLACK,
-            "background": WHITE,
-        }
 
-
-def _point_polygon_distance(p: np.ndarray, poly: np.ndarray) -> float:
-    """Distance from point p (2,) to a convex polygon (4, 2); 0 if inside."""
-    inside = True
-    best = math.inf
-    n = len(poly)
-    for i in range(n):
-        a, b = poly[i], poly[(i + 1) % n]
-        ab, ap = b - a, p - a
-        t = min(1.0, max(0.0, float(ab @ ap) / float(ab @ ab)))
-        best = min(best, float(np.hypot(*(ap - t * ab))))
-        if ab[0] * ap[1] - ab[1] * ap[0] < 0:
-            inside = False
-    # Vertices are listed clockwise on screen (y down) = counter-clockwise in y-up maths; a point
-    # is inside when it is on the same side of every edge.
-    if inside:
-        return 0.0
-    return best
+def _pose_errors(state: np.ndarray, goal: np.ndarray) -> tuple[float, float, float]:
+    """(4-vector position error, block position error, |block angle error|) between full
+    states (13,)."""
+    s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+    d = np.concatenate([s[0:2] - g[0:2], s[4:6] - g[4:6]])
+    block = float(np.hypot(*(s[4:6] - g[4:6])))
+    return float(np.linalg.norm(d)), block, float(abs(wrap_angle(s[6] - g[6])))

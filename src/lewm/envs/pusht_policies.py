@@ -3,17 +3,25 @@
 The expert (privileged: it reads the block pose and the episode's target pose from the state)
 alternates two phases:
 
-- *choose a push*: a contact point on the T's outline and a push direction into the block, in the
-  block frame, from a fixed list of candidates (faces of the bar and the stem). Each candidate is
-  scored by how much a small quasi-static push there would reduce the pose error to first order:
-  the block translates along the push direction and turns by cross(contact, direction) / rho^2
-  (rho^2 = I / m, the T's squared radius of gyration). Position error counts in px and angle error
-  in px along the T's extent (`angle_weight` px per radian).
+- *choose a push*: a contact point on the T's outline and a push direction into the block (the
+  face's inward normal: contacts are frictionless, SPEC §4), in the block frame, from a fixed list
+  of candidates (faces of the bar and the stem). Each candidate is scored by how much a small
+  quasi-static push there would reduce the pose error to first order: the centre of gravity
+  translates along the push direction and the block turns by cross(contact - cog, direction) /
+  rho^2 (rho^2 = I / m = 3000 px^2). Errors are those of the centre of gravity (the pose's
+  origin moves when the T turns), position in px and angle in px along the T's extent
+  (`angle_weight` px per radian).
 - *go and push*: reach the stand-off point in front of the contact, going around the block on a
   circle when the straight way is blocked, then push along the direction while the agent stays on
   the contact line; re-choose when it slips off or another push becomes much better.
 
 Gaussian action noise and short random bursts make the trajectories diverse.
+
+`ExpertPolicy` stops at success (the collector ends the episode). `LongExpertPolicy`
+("expert_long") does not: each time it reaches its current target it draws a new random target
+pose and keeps pushing, with the same noise, until the episode budget runs out — like the
+reference data, whose episodes do not stop at success (mean length ~196). Its later targets are
+its own: the state's target entries keep the episode's first target.
 """
 
 from __future__ import annotations
@@ -23,55 +31,52 @@ import math
 import numpy as np
 
 from lewm.envs.policies import RandomPolicy
-from lewm.envs.pusht import (
+from lewm.envs.pusht import PushTEnv
+from lewm.envs.pusht_geometry import (
     AGENT_RADIUS,
-    BAR,
-    BAR_TOP,
+    BLOCK_COG,
     BLOCK_EXTENT,
     BLOCK_MASS,
-    STEM,
-    WALL_HI,
-    WALL_LO,
-    WALL_RADIUS,
-    PushTEnv,
+    BLOCK_MOMENT,
+    FREE_HI,
+    FREE_LO,
+    SUCCESS_ANGLE,
+    SUCCESS_POS,
     block_polygons,
+    cog_from_pose,
+    rotation,
     wrap_angle,
 )
 
-__all__ = ["ExpertPolicy", "RandomPolicy", "PUSH_CANDIDATES"]
+__all__ = ["ExpertPolicy", "LongExpertPolicy", "RandomPolicy", "PUSH_CANDIDATES"]
 
 
 def _candidates() -> list[tuple[np.ndarray, np.ndarray]]:
-    """(contact point, unit push direction) pairs in the block frame (COM at the origin)."""
-    t0, out = BAR_TOP, []
-    for x in (-50.0, -25.0, 0.0, 25.0, 50.0):  # outer face of the bar, pushed towards the stem
-        out.append(((x, t0), (0.0, 1.0)))
+    """(contact point, unit push direction) pairs in the block frame (origin at the middle of the
+    bar's top edge; bar y in [0, 30], stem y in [30, 120])."""
+    out = []
+    for x in (-50.0, -25.0, 0.0, 25.0, 50.0):  # top face of the bar, pushed towards the stem
+        out.append(((x, 0.0), (0.0, 1.0)))
     for x in (-50.0, -35.0, 35.0, 50.0):  # underside of the bar, either side of the stem
-        out.append(((x, t0 + 30.0), (0.0, -1.0)))
+        out.append(((x, 30.0), (0.0, -1.0)))
     for sx in (-1.0, 1.0):
-        out.append(((60.0 * sx, t0 + 15.0), (-sx, 0.0)))  # ends of the bar
-        for y in (t0 + 55.0, t0 + 85.0, t0 + 112.0):  # sides of the stem
+        out.append(((60.0 * sx, 15.0), (-sx, 0.0)))  # ends of the bar
+        for y in (55.0, 85.0, 112.0):  # sides of the stem
             out.append(((15.0 * sx, y), (-sx, 0.0)))
     for x in (-10.0, 0.0, 10.0):  # bottom of the stem
-        out.append(((x, t0 + 120.0), (0.0, -1.0)))
+        out.append(((x, 120.0), (0.0, -1.0)))
     return [(np.array(c), np.array(d)) for c, d in out]
 
 
 PUSH_CANDIDATES = _candidates()
-_GYRATION2 = None  # filled lazily: rho^2 of the T about its centre of mass
-
-
-def _rho2() -> float:
-    global _GYRATION2
-    if _GYRATION2 is None:
-        import pymunk
-
-        bar_a, stem_a = 120.0 * 30.0, 30.0 * 90.0
-        m_bar = BLOCK_MASS * bar_a / (bar_a + stem_a)
-        inertia = pymunk.moment_for_poly(m_bar, BAR)
-        inertia += pymunk.moment_for_poly(BLOCK_MASS - m_bar, STEM)
-        _GYRATION2 = inertia / BLOCK_MASS
-    return _GYRATION2
+_RHO2 = BLOCK_MOMENT / BLOCK_MASS  # squared radius of gyration about the centre of gravity
+# Turn per unit push of each candidate: cross(contact - cog, direction) / rho^2 (rad per px).
+_TURN = np.array(
+    [
+        ((c[0] - BLOCK_COG[0]) * d[1] - (c[1] - BLOCK_COG[1]) * d[0]) / _RHO2
+        for c, d in PUSH_CANDIDATES
+    ]
+)
 
 
 class ExpertPolicy:
@@ -128,7 +133,7 @@ class ExpertPolicy:
     def clean_action(self, env: PushTEnv) -> np.ndarray:
         """Noise-free action, float64 (2,)."""
         s = env.get_state().astype(np.float64)
-        agent, block, target = s[0:2], s[4:7], s[10:13]
+        agent, block, target = s[0:2], s[4:7], self._goal(s)
         scores = self.push_scores(block, target)
         best = int(np.argmax(scores))
         if self._push is None or scores[self._push] < 0.5 * scores[best]:
@@ -149,16 +154,15 @@ class ExpertPolicy:
 
     # ----------------------------------------------------------------------------- scoring
     def push_scores(self, block: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """First-order pose-error reduction per candidate push, float64 (C,); unreachable
-        candidates (stand-off point outside the workspace) score -inf."""
-        e_pos = target[:2] - block[:2]
+        """First-order pose-error reduction per candidate push, float64 (C,), for block and
+        target poses (3,); unreachable candidates (stand-off point outside the agent's free
+        box) score -inf."""
+        e_pos = cog_from_pose(target) - cog_from_pose(block)
         e_ang = float(wrap_angle(target[2] - block[2]))
         dist = float(np.hypot(*e_pos))
         u = e_pos / dist if dist > 1e-9 else np.zeros(2)
-        c, s = math.cos(block[2]), math.sin(block[2])
-        rot = np.array([[c, -s], [s, c]])
-        lo = WALL_LO + WALL_RADIUS + AGENT_RADIUS + 1.0
-        hi = WALL_HI - WALL_RADIUS - AGENT_RADIUS - 1.0
+        rot = rotation(float(block[2]))
+        lo, hi = FREE_LO + 1.0, FREE_HI - 1.0
         # Weigh the two errors by their share of the total, in px.
         ang_px = abs(e_ang) * self.angle_weight
         w_pos = dist / (dist + ang_px + 1e-9)
@@ -170,15 +174,18 @@ class ExpertPolicy:
             if np.any(standoff < lo) or np.any(standoff > hi):
                 out[i] = -np.inf
                 continue
-            turn = (cb[0] * db[1] - cb[1] * db[0]) / _rho2() * self.angle_weight
-            out[i] = w_pos * float(u @ d) + w_ang * math.copysign(1.0, e_ang) * turn / 60.0
+            turn = _TURN[i] * self.angle_weight
+            out[i] = w_pos * float(u @ d) + w_ang * math.copysign(1.0, e_ang) * turn
         return out
+
+    def _goal(self, s: np.ndarray) -> np.ndarray:
+        """Target block pose (3,) the expert pushes to: the episode's."""
+        return s[10:13]
 
     @staticmethod
     def _world_push(block: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
         cb, db = PUSH_CANDIDATES[i]
-        c, s = math.cos(block[2]), math.sin(block[2])
-        rot = np.array([[c, -s], [s, c]])
+        rot = rotation(float(block[2]))
         return rot @ cb + block[:2], rot @ db
 
     # -------------------------------------------------------------------------- navigation
@@ -187,7 +194,7 @@ class ExpertPolicy:
         if self._path_clear(agent, goal, block):
             way = goal
         else:
-            centre = block[:2]
+            centre = cog_from_pose(block)
             radius = BLOCK_EXTENT + AGENT_RADIUS + 12.0
             ra = agent - centre
             r = float(np.hypot(*ra))
@@ -199,8 +206,7 @@ class ExpertPolicy:
             else:
                 phi = phi_a + math.copysign(min(abs(dphi), math.radians(35.0)), dphi)
                 way = centre + radius * np.array([math.cos(phi), math.sin(phi)])
-            lo = WALL_LO + WALL_RADIUS + AGENT_RADIUS + 2.0
-            way = np.clip(way, lo, WALL_HI - WALL_RADIUS - AGENT_RADIUS - 2.0)
+            way = np.clip(way, FREE_LO + 2.0, FREE_HI - 2.0)
         return np.clip((way - agent) / 60.0, -1.0, 1.0)
 
     @staticmethod
@@ -223,3 +229,27 @@ def _inflated_contains(poly: np.ndarray, p: np.ndarray, margin: float) -> bool:
     u = abs(float(rel @ ex) / lx) - lx / 2
     v = abs(float(rel @ ey) / ly) - ly / 2
     return math.hypot(max(u, 0.0), max(v, 0.0)) < margin
+
+
+class LongExpertPolicy(ExpertPolicy):
+    """The expert without the stop at success ("expert_long"): on reaching its current target
+    it draws a new random target pose (`PushTEnv.sample_block_pose`) and keeps pushing until
+    the collector's episode budget ends. Same arguments as `ExpertPolicy`."""
+
+    ends_on_success = False
+
+    def reset(self) -> None:
+        super().reset()
+        self._target: np.ndarray | None = None
+        self.targets_reached = 0
+
+    def _goal(self, s: np.ndarray) -> np.ndarray:
+        if self._target is None:
+            self._target = s[10:13].copy()
+        e_pos = float(np.hypot(*(s[4:6] - self._target[:2])))
+        e_ang = abs(float(wrap_angle(s[6] - self._target[2])))
+        if e_pos < SUCCESS_POS and e_ang < SUCCESS_ANGLE:
+            self._target = PushTEnv.sample_block_pose(self.rng)
+            self._push = None
+            self.targets_reached += 1
+        return self._target
