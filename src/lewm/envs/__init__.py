@@ -41,6 +41,7 @@ ENVS: dict[str, EnvEntry] = {
         policies={
             "random": "lewm.envs.pusht_policies:RandomPolicy",
             "expert": "lewm.envs.pusht_policies:ExpertPolicy",
+            "expert_long": "lewm.envs.pusht_policies:LongExpertPolicy",
         },
     ),
     "reacher": EnvEntry(
