@@ -168,6 +168,48 @@ def train_minutes(run_dir: Path) -> float | None:
     return span * rows[-1]["step"] / (rows[-1]["step"] - rows[0]["step"]) / 60
 
 
+# Loss terms shown in a row's closing note, per model kind (the kind's objective, SPEC §2 / §8).
+NOTE_TERMS = {
+    "lewm": ("pred_loss", "sigreg"),
+    "pldm": ("pred_loss", "var", "cov", "time_sim", "time_var", "time_cov", "idm"),
+    "dinowm": ("pred_loss",),
+}
+
+
+def final_terms(run_dir: Path) -> dict[str, float]:
+    """The last validation record of ``metrics.jsonl`` (keys without the ``val_`` prefix), else
+    the last training record; {} without metrics."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    last_val, last_train = {}, {}
+    for line in path.open():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if any(k.startswith("val_") for k in rec):
+            last_val = {k[4:]: v for k, v in rec.items() if k.startswith("val_")}
+        elif "loss" in rec:
+            last_train = rec
+    return last_val or last_train
+
+
+def run_note(cfg: RunConfig, terms: dict[str, float]) -> str:
+    """One line under the table: the run's learning rate and final loss terms, and — for a
+    DINO-WM-style run without ``model.dino_weights`` — that its encoder is not DINOv2."""
+    m = cfg.model
+    shown = ", ".join(f"{k} {terms[k]:.3g}" for k in NOTE_TERMS.get(m.kind, ()) if k in terms)
+    note = f"lr {cfg.train.lr:g}; final terms{' (val)' if terms else ''}: {shown or 'none logged'}"
+    if m.kind == "dinowm":
+        enc = (
+            f"DINOv2 weights {Path(m.dino_weights).name}"
+            if m.dino_weights
+            else "fixed RANDOM frozen ViT-S/14: numbers without pretrained DINOv2 features"
+        )
+        note = f"{enc}; {note}"
+    return note
+
+
 def compare_runs(
     run_dirs: list[str | Path],
     episodes: int | None = None,
@@ -180,7 +222,8 @@ def compare_runs(
 ) -> list[dict]:
     """One row per run (keys: name, run_dir, kind, success_mean, success_ci, random_success,
     planning_time_s, plan_s_batch, tokens_per_frame, params, trainable_params, train_minutes,
-    source). The pairs are those requested, defaulting to the first run's evaluation settings."""
+    steps, lr, final_terms, note, source). The pairs are those requested, defaulting to the first
+    run's evaluation settings."""
     if not run_dirs:
         raise ValueError("lewm compare: give at least one run directory")
     dirs = [Path(d) for d in run_dirs]
@@ -206,6 +249,10 @@ def compare_runs(
                 "params": params.get("total"),
                 "trainable_params": params.get("trainable", params.get("total")),
                 "train_minutes": train_minutes(d),
+                "steps": ckpt.meta.get("step"),
+                "lr": ckpt.config.train.lr,
+                "final_terms": (terms := final_terms(d)),
+                "note": run_note(ckpt.config, terms),
                 "source": source,
             }
         )
@@ -223,6 +270,7 @@ def format_compare(rows: list[dict]) -> str:
     head = (
         f"{'run':<24}{'kind':<8}{'success %':>14}{'random %':>10}{'plan s/solve':>14}"
         f"{'x first':>9}{'batch s':>9}{'tok/frame':>11}{'params':>9}{'trained':>9}{'train min':>11}"
+        f"{'steps':>7}"
     )
     lines = [
         f"pairs: {req.get('protocol')} protocol, {req.get('episodes')} pairs x seeds "
@@ -240,6 +288,8 @@ def format_compare(rows: list[dict]) -> str:
             f"{r['name'][:23]:<24}{r['kind']:<8}{succ:>14}{rand:>10}{r['planning_time_s']:>14.3f}"
             f"{r['planning_time_s'] / base:>8.1f}x{batch:>9}{r['tokens_per_frame']:>11}"
             f"{_millions(r['params']):>9}{_millions(r['trainable_params']):>9}{tmin:>11}"
+            f"{'–' if r.get('steps') is None else r['steps']:>7}"
         )
     lines.append("sources: " + "; ".join(f"{r['name']}: {r['source']}" for r in rows))
+    lines += [f"note {r['name']}: {r['note']}" for r in rows if r.get("note")]
     return "\n".join(lines)

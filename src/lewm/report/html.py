@@ -110,7 +110,10 @@ def build_compare_report(rows: list[dict], run_dirs: list[Path], out_path: Path)
             "table",
             "Comparison",
             _compare_table(rows)
-            + para("Planning success: mean ± 95% interval over evaluation seeds (SPEC §5)."),
+            + para("Planning success: mean ± 95% interval over evaluation seeds (SPEC §5).")
+            # Each row's closing note (lewm compare): lr, final loss terms, and for DINO-WM
+            # whether its frozen encoder has pretrained DINOv2 features at all.
+            + "".join(para(f"{r['name']}: {r['note']}") for r in rows if r.get("note")),
         )
     ]
     png = curves.training_curves(runs) if runs else None
