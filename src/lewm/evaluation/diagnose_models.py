@@ -16,7 +16,8 @@ dim, D latent, Sd state entries (named ``state_names``), N frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,20 @@ def latent_distance(pred: Tensor, goal: Tensor, distance: str) -> Tensor:
 def scored_blocks(horizon: int, mode: str) -> list[int]:
     """Indices of the action blocks whose end state is scored: the last ('last') or all."""
     return [horizon - 1] if mode == "last" else list(range(horizon))
+
+
+@contextmanager
+def frames_off(env) -> Iterator[Callable[[], np.ndarray]]:
+    """Within the block, ``env.step`` skips its render (the env API renders every step; a
+    candidate rollout needs at most the frames it scores, and rendering dominates the MuJoCo
+    envs' step time); yields the real ``render``. Only for a private simulator copy."""
+    render = env.render
+    blank = np.zeros((env.image_size, env.image_size, 3), np.uint8)
+    env.render = lambda: blank  # instance attribute shadows the method
+    try:
+        yield render
+    finally:
+        del env.render
 
 
 @dataclass
@@ -77,18 +92,19 @@ class SimCost:
             self.sim.action_space.low,
             self.sim.action_space.high,
         )  # (S, H*frameskip, A), clipped as MPC clips what it executes
-        keep = scored_blocks(h, self.mode)
+        keep = {(b + 1) * self.frameskip for b in scored_blocks(h, self.mode)}
         start = self.start()
         states, frames = [], []
-        for cand in raw:
-            self.sim.set_state(start)
-            for t, a in enumerate(cand):
-                obs = self.sim.step(a)[0]
-                if (t + 1) % self.frameskip == 0 and (t + 1) // self.frameskip - 1 in keep:
-                    states.append(self.sim.get_state())
-                    if self.encode is not None:
-                        frames.append(np.asarray(obs))
-            self.sim_steps += len(cand)
+        with frames_off(self.sim) as render:
+            for cand in raw:
+                self.sim.set_state(start)
+                for t, a in enumerate(cand, start=1):
+                    self.sim.step(a)
+                    if t in keep:
+                        states.append(self.sim.get_state())
+                        if self.encode is not None:
+                            frames.append(render())
+                self.sim_steps += len(cand)
         st = np.stack(states).reshape(s, len(keep), -1)
         fr = np.stack(frames).reshape(s, len(keep), *frames[0].shape) if frames else None
         return st, fr
