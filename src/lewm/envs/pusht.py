@@ -17,11 +17,15 @@ recorded with the real package (`tests/data/pusht_reference.npz`,
 - action: our relative target `agent + 100 * action`, action in [-1, 1]^2 (stable-worldmodel's
   convention); gym-pusht's absolute target `t` is the action `(t - agent) / 100`.
 
-One deliberate difference, the **tunnelling guard**: the PD target is clamped to the box the
-agent's centre can occupy without touching a wall, [22, 489]^2. A kinematic disc ignores the
-static walls, so with an absolute target outside that box gym-pusht lets the agent run into and
-through the walls; the clamp changes nothing while the target is inside (all contacts are solved
-exactly as in the reference). docs/pusht.md gives the measured overlaps with the guard.
+One deliberate difference, the **tunnelling guard** (`tunnel_guard=True`, the default; False
+reproduces gym-pusht exactly). A kinematic disc ignores the static walls and has infinite mass
+against the block, so in gym-pusht (a) a PD target outside the arena walks the agent through the
+walls, and (b) an agent pushing a T pinned against a wall squeezes into it and drives it through
+the wall. The guard acts on the controller's command only, never on how contacts are solved:
+(a) the PD target is clamped to [22, 489]^2, the box the agent's centre can occupy without
+touching a wall; (b) when the T touches a wall and the squeeze would pass 8 px, the agent's
+velocity into the T is dropped (`pusht_geometry.squeeze_guard`). Free pushing never triggers
+(b); docs/pusht.md gives the measured overlaps with and without the guard.
 
 Success (SPEC §4): ||(agent xy, block xy) - goal||_2 < 20 over the 4-vector and the block angle
 within pi/9 of the goal's, compared modulo 2 pi (the T's only rotational symmetry is a full turn).
@@ -67,6 +71,7 @@ from lewm.envs.pusht_geometry import (
     is_free_configuration,
     pose_from_cog,
     squeeze_guard,
+    state_pose_errors,
     wrap_angle,
 )
 from lewm.envs.pusht_render import default_colors, draw_scene
@@ -256,14 +261,14 @@ class PushTEnv(LeWMEnv):
     def pose_errors(self, goal: np.ndarray | None = None) -> tuple[float, float, float]:
         """(4-vector position error, block position error, |block angle error|) to the goal."""
         g = self.goal_state() if goal is None else np.asarray(goal, np.float64)
-        return _pose_errors(self.get_state(), g)
+        return state_pose_errors(self.get_state(), g)
 
     def success_distance(self, state: np.ndarray, goal: np.ndarray) -> float:
         """max(||(agent xy, block xy) - goal|| / 20, |angle error mod 2 pi| / (pi/9)) for full
         states (13,): < 1 exactly when `is_success` holds for `state` against `goal`. Pure."""
         s = self._validated_state(state, "state")
         g = self._validated_state(goal, "goal")
-        pos, _, ang = _pose_errors(s, g)
+        pos, _, ang = state_pose_errors(s, g)
         return max(pos / SUCCESS_POS, ang / SUCCESS_ANGLE)
 
     def is_success(self) -> bool:
@@ -387,12 +392,3 @@ class PushTEnv(LeWMEnv):
 
     def _info(self) -> dict[str, Any]:
         return {"success": self.is_success(), "state": self.get_state(), "step": self._steps}
-
-
-def _pose_errors(state: np.ndarray, goal: np.ndarray) -> tuple[float, float, float]:
-    """(4-vector position error, block position error, |block angle error|) between full
-    states (13,)."""
-    s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
-    d = np.concatenate([s[0:2] - g[0:2], s[4:6] - g[4:6]])
-    block = float(np.hypot(*(s[4:6] - g[4:6])))
-    return float(np.linalg.norm(d)), block, float(abs(wrap_angle(s[6] - g[6])))

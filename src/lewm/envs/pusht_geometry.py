@@ -196,3 +196,12 @@ _RECTS = tuple(
     ((min(p[0] for p in r), min(p[1] for p in r)), (max(p[0] for p in r), max(p[1] for p in r)))
     for r in (BAR, STEM)
 )
+
+
+def state_pose_errors(state: np.ndarray, goal: np.ndarray) -> tuple[float, float, float]:
+    """(4-vector position error, block position error, |block angle error|) between full
+    states (13,)."""
+    s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+    d = np.concatenate([s[0:2] - g[0:2], s[4:6] - g[4:6]])
+    block = float(np.hypot(*(s[4:6] - g[4:6])))
+    return float(np.linalg.norm(d)), block, float(abs(wrap_angle(s[6] - g[6])))
