@@ -4,11 +4,14 @@ Prints two tables:
 
 1. frames/s of `env.step` + render (the frame every step returns) at 64 and 224 px, per env and
    GL backend, for our renderer (shadows, reflections, skybox and anti-aliasing off, one GL
-   context per process) and — as the baseline — the library's own renderer (ogbench's
+   context per process; Cube: meshes simplified for drawing, `render_mesh_cell`), for Cube also
+   our renderer with the full meshes (`render_mesh_cell=None`, the renderer before the
+   simplification) and — as the baseline — the library's own renderer (ogbench's
    `CubeEnv.render`, dm_control's `Physics.render` with its default look). MuJoCo fixes its
    backend when first imported, so every cell runs in a fresh subprocess with MUJOCO_GL set.
 2. env steps/s of `lewm.data.collect.collect` (64 px, expert policy, wall time of the whole call
-   including worker start-up and the HDF5 merge) with 1 and 2 workers, with the EGL backend.
+   including worker start-up and the HDF5 merge) with 1 and 2 workers, with the EGL backend;
+   Cube with simplified and with full meshes.
 
     python benchmarks/render_speed.py [--seconds 6] [--backends egl,osmesa] [--no-collect]
 """
@@ -35,10 +38,11 @@ import json, sys, time
 import numpy as np
 env_name, size, mode, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 from lewm.envs import make
-env = make(env_name, image_size=size)
+kwargs = {"render_mesh_cell": None} if mode == "full" else {}
+env = make(env_name, image_size=size, **kwargs)
 env.reset(seed=0)
 rng = np.random.default_rng(0)
-if mode == "ours":  # env.step renders the observation it returns
+if mode in ("ours", "full"):  # env.step renders the observation it returns
     step = env.step
 elif env_name == "cube":  # ogbench's own renderer (shadows, reflections, 4x MSAA)
     og = env._og
@@ -82,16 +86,18 @@ def _cell(env: str, size: int, mode: str, backend: str, seconds: float) -> str:
     return f"{fps:.0f}"
 
 
-def _collect_speed(env: str, episodes: int, workers: int, max_steps: int) -> str:
+def _collect_speed(
+    env: str, episodes: int, workers: int, max_steps: int, env_kwargs: dict | None = None
+) -> str:
     code = (
         "import json, sys, time, tempfile\n"
         "from lewm.data.collect import collect\n"
         "env, eps, workers, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), "
         "int(sys.argv[4])\n"
-        "out = sys.argv[5]\n"
+        "out, kw = sys.argv[5], json.loads(sys.argv[6])\n"
         "t = time.perf_counter()\n"
         "collect(env, out, episodes=eps, image_size=64, policy='expert', workers=workers, "
-        "max_steps=steps, progress=False, overwrite=True)\n"
+        "max_steps=steps, progress=False, overwrite=True, env_kwargs=kw)\n"
         "print(json.dumps({'sps': eps * (steps + 1) / (time.perf_counter() - t)}))\n"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,6 +111,7 @@ def _collect_speed(env: str, episodes: int, workers: int, max_steps: int) -> str
                 str(workers),
                 str(max_steps),
                 str(Path(tmp) / "d.h5"),
+                json.dumps(env_kwargs or {}),
             ],
             env={**os.environ, "MUJOCO_GL": "egl", "OMP_NUM_THREADS": "1"},
             capture_output=True,
@@ -125,27 +132,34 @@ def main() -> None:
     backends = args.backends.split(",")
     t0 = time.perf_counter()
     rows = []
+    modes = {"ours": "ours", "ours, full meshes": "full", "library default": "lib"}
     for env in ENVS:
-        for mode in ("ours", "library default"):
-            row = [env, mode]
-            for size in SIZES:
-                for b in backends:
-                    row.append(
-                        _cell(env, size, "ours" if mode == "ours" else "lib", b, args.seconds)
-                    )
-            rows.append(row)
+        for label, mode in modes.items():
+            if mode == "full" and env != "cube":  # only Cube simplifies its meshes
+                continue
+            rows.append(
+                [
+                    env,
+                    label,
+                    *(_cell(env, s, mode, b, args.seconds) for s in SIZES for b in backends),
+                ]
+            )
     heads = ["env", "renderer", *[f"{s} px {b}" for s in SIZES for b in backends]]
     print(f"machine: {machine()}")
     print("\nstep + render, frames/s (one process, 1 thread)")
     print(table(heads, rows))
     if not args.no_collect:
         crow = []
-        for env, eps, steps in (("reacher", 20, 200), ("cube", 6, 100)):
-            crow.append(
-                [env, f"{eps} x {steps}", *(_collect_speed(env, eps, w, steps) for w in (1, 2))]
-            )
+        runs = (
+            ("reacher", "", 20, 200, None),
+            ("cube", "full meshes", 6, 200, {"render_mesh_cell": None}),
+            ("cube", "simplified (default)", 20, 200, None),
+        )
+        for env, label, eps, steps, kw in runs:
+            speeds = [_collect_speed(env, eps, w, steps, kw) for w in (1, 2)]
+            crow.append([env, label, f"{eps} x {steps}", *speeds])
         print("\ncollect(), 64 px, expert policy, EGL: env steps/s (wall time of the whole call)")
-        print(table(["env", "episodes x steps", "1 worker", "2 workers"], crow))
+        print(table(["env", "meshes", "episodes x steps", "1 worker", "2 workers"], crow))
     print(f"\n(benchmark wall time {time.perf_counter() - t0:.0f} s)")
 
 

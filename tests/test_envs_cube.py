@@ -177,3 +177,115 @@ def test_tiny_collection_trains_and_evaluates(tmp_path):
     res = evaluate_run(tmp_path / "run", progress=False)
     assert 0.0 <= res["success_mean"] <= 1.0 and 0.0 <= res["random_success_mean"] <= 1.0
     assert 0.0 <= res["solved_at_start"] <= 1.0
+
+
+# ------------------------------------------------------------------ simplified rendering
+def _uv_sphere_xml(radius: float = 0.05, n: int = 60) -> str:
+    """An MJCF with one finely tessellated sphere mesh (about 2n^2 faces)."""
+    th, ph = np.meshgrid(np.linspace(0, np.pi, n + 1)[1:-1], np.linspace(0, 2 * np.pi, n + 1)[:-1])
+    ring = np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th)], -1)
+    verts = np.concatenate([[[0, 0, 1]], ring.transpose(1, 0, 2).reshape(-1, 3), [[0, 0, -1]]])
+    idx = 1 + np.arange((n - 1) * n).reshape(n - 1, n)
+    faces = []
+    for j in range(n):
+        k = (j + 1) % n
+        faces += [(0, idx[0, j], idx[0, k]), (len(verts) - 1, idx[-1, k], idx[-1, j])]
+        for i in range(n - 2):
+            faces += [
+                (idx[i, j], idx[i + 1, j], idx[i + 1, k]),
+                (idx[i, j], idx[i + 1, k], idx[i, k]),
+            ]
+    v = " ".join(f"{x:.6f}" for x in (radius * verts).ravel())
+    f = " ".join(str(int(x)) for x in np.asarray(faces).ravel())
+    return (
+        f'<mujoco><asset><mesh name="s" vertex="{v}" face="{f}"/></asset><worldbody>'
+        '<geom type="mesh" mesh="s"/><camera name="c" pos="0 0 0.5"/></worldbody></mujoco>'
+    )
+
+
+def test_simplify_meshes_keeps_the_surface_with_fewer_faces():
+    import mujoco
+
+    from lewm.envs.mujoco_render import simplify_meshes
+
+    model = mujoco.MjModel.from_xml_string(_uv_sphere_xml())
+    faces_before = model.mesh_face.copy()
+    simple = simplify_meshes(model, 0.01)
+    assert np.array_equal(model.mesh_face, faces_before)  # the physics model is untouched
+    nf, nv = int(simple.mesh_facenum[0]), int(simple.mesh_vertnum[0])
+    assert 50 < nf < model.mesh_facenum[0] / 5
+    v = simple.mesh_vert[:nv].astype(np.float64)
+    r = np.linalg.norm(v, axis=1)
+    assert np.all(np.abs(r - 0.05) < 0.01)  # vertices stay on the surface (within a cell)
+    f = simple.mesh_face[:nf]
+    face_n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    assert np.mean(np.sum(face_n * v[f].mean(1), axis=1) > 0) > 0.95  # winding kept: outward
+    normals = simple.mesh_normal[:nv]
+    assert np.mean(np.sum(normals * v / r[:, None], axis=1) > 0.8) > 0.95  # smooth, outward
+    with pytest.raises(ValueError, match="cell"):
+        simplify_meshes(model, 0.0)
+
+
+def _arm_and_cube(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (H, W) of the purple (translucent) gripper and the red cube."""
+    r, g, b = (frame[..., k].astype(int) for k in range(3))
+    return (b > g + 30) & (r > g + 10), (r > g + 60) & (r > b + 40)
+
+
+def _covered(mask: np.ndarray, ref: np.ndarray) -> float:
+    """Share of `mask`'s pixels within one pixel (8-neighbourhood) of a pixel of `ref`."""
+    p = np.pad(ref, 1)
+    h, w = ref.shape
+    near = np.any(
+        [p[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 0
+    )
+    return float((mask & near).sum() / max(1, mask.sum()))
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    return np.argwhere(mask).mean(0)
+
+
+def test_simplified_meshes_show_the_arm_and_cube_like_the_full_ones():
+    fast, full = make("cube", image_size=64), make("cube", image_size=64, render_mesh_cell=None)
+    assert fast.render_mesh_cell == 0.01 and full.render_mesh_cell is None
+    try:
+        rng = np.random.default_rng(0)
+        for seed, cube in ((0, (0.35, -0.2)), (1, (0.45, 0.1)), (2, (0.5, 0.25))):
+            fast.reset(seed=seed, options={"cube_pos": cube})
+            for _ in range(4):
+                fast.step(rng.uniform(-1, 1, 5).astype(np.float32))
+            full.set_state(fast.get_state())
+            a, b = fast.render(), full.render()
+            (pa, ra), (pb, rb) = _arm_and_cube(a), _arm_and_cube(b)
+            assert pa.sum() > 30 and ra.sum() > 10, (pa.sum(), ra.sum())  # arm and cube in view
+            # The same gripper silhouette (to a pixel) and the cube on the same pixels.
+            assert min(_covered(pa, pb), _covered(pb, pa)) > 0.9
+            assert np.abs(_centroid(ra) - _centroid(rb)).max() < 0.5
+            assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0  # of 255
+            # The red pixels are the cube: moving it (mirrored on the table) moves them.
+            fast.teleport("cube", (0.85 - cube[0], -cube[1], CUBE_HALF))
+            moved = _centroid(_arm_and_cube(fast.render())[1]) - _centroid(ra)
+            assert np.abs(moved).max() > 3, moved
+    finally:
+        fast.close()
+        full.close()
+
+
+def test_simplified_rendering_is_deterministic_and_leaves_physics_alone():
+    fast, full = make("cube", image_size=32), make("cube", image_size=32, render_mesh_cell=None)
+    try:
+        traj = []
+        for e in (fast, full):
+            e.reset(seed=4)
+            acts = np.random.default_rng(1).uniform(-1, 1, (6, 5)).astype(np.float32)
+            traj.append(np.stack([e.step(a)[-1]["state"] for a in acts]))
+        assert np.array_equal(traj[0], traj[1])  # drawing meshes are not the physics meshes
+        frame = fast.render()
+        fast.close()  # a fresh renderer simplifies the meshes again: the same frame
+        assert np.array_equal(fast.render(), frame)
+    finally:
+        fast.close()
+        full.close()
+    with pytest.raises(ValueError, match="render_mesh_cell"):
+        make("cube", image_size=16, render_mesh_cell=-1.0)

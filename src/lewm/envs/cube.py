@@ -13,8 +13,12 @@ Rendering. ogbench's own renderer (shadows, reflections, 4x anti-aliasing) manag
 here; we build the model with ogbench's pixel-observation look (purple gripper, translucent arm)
 but run it in its cheap "states" observation mode and render frames ourselves from its
 ``front_pixels`` camera with `lewm.envs.mujoco_render` (all three off, one GL context shared by
-every cube env of the process): about 40 frames/s (docs/mujoco-envs.md). The target cube is
-never drawn; the goal image is the render of the goal state (the cube at its goal position).
+every cube env of the process). That alone gave ~38 frames/s: software GL was drawing the arm's
+185k mesh faces. By default the renderer now draws the meshes simplified on a 1 cm grid
+(`render_mesh_cell`, ~8k faces, drawing only: physics keeps the full model), the same look to
+the eye, several times faster (docs/mujoco-envs.md has the picture and table); the arm stays
+translucent as in OGBench, so the cube shows through it. The target cube is never drawn; the
+goal image is the render of the goal state (the cube at its goal position).
 
 State (float32, 45): qpos (21: 6 arm joints, 8 gripper joints, cube position and quaternion
 w, x, y, z), qvel (20), target position (3) and target yaw (1). `set_goal_state(state)` takes the
@@ -40,6 +44,8 @@ from lewm.envs.base import LeWMEnv
 SUCCESS_RADIUS = 0.04  # m (SPEC §4, ogbench's own cube test)
 CAMERA = "front_pixels"
 CUBE_HALF = 0.02  # m: the cube's half side; resting cube centre height
+# Drawing-only mesh simplification grid (m): 185k -> ~8k arm faces, same look at 64-224 px.
+RENDER_MESH_CELL = 0.01
 # Cube positions allowed by `teleport` / drawn by `surprise_teleport` (ogbench's sampling box).
 CUBE_XY_BOUNDS = np.array([[0.3, -0.3], [0.55, 0.3]])
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow", "wrist_1", "wrist_2", "wrist_3")
@@ -75,10 +81,14 @@ class CubeEnv(LeWMEnv):
         image_size: side of the square observation in pixels (64 CPU default, 224 reference).
         max_episode_steps: `truncated` becomes True at this many steps (paper data: 200).
         render_mode: only "rgb_array".
+        render_mesh_cell: grid side (m) on which the arm's meshes are simplified for drawing
+            (`mujoco_render.simplify_meshes`); None draws the full meshes (env version 0's look).
     """
 
     env_id: ClassVar[str] = "lewm/Cube-v0"
-    env_version: ClassVar[int] = 0
+    # 1: frames drawn with simplified meshes (render_mesh_cell); datasets of version 0 were drawn
+    # with the full meshes, so a model trained on one sees slightly different pixels on the other.
+    env_version: ClassVar[int] = 1
     max_episode_steps: int = 200
     state_names: ClassVar[tuple[str, ...]] = (
         *_QPOS,
@@ -97,8 +107,14 @@ class CubeEnv(LeWMEnv):
         image_size: int = 64,
         max_episode_steps: int = 200,
         render_mode: str | None = "rgb_array",
+        render_mesh_cell: float | None = RENDER_MESH_CELL,
     ) -> None:
         super().__init__(image_size, render_mode, max_episode_steps)
+        if render_mesh_cell is not None and not 0 < render_mesh_cell <= 0.05:
+            raise ValueError(
+                f"render_mesh_cell must be None or in (0, 0.05] m, got {render_mesh_cell!r}"
+            )
+        self.render_mesh_cell = render_mesh_cell
         import mujoco
         import ogbench  # noqa: F401  (registers the ogbench gym ids)
 
@@ -178,7 +194,12 @@ class CubeEnv(LeWMEnv):
     def render(self) -> np.ndarray:
         if self._renderer is None or self._renderer.closed:
             self._renderer = mujoco_render.acquire(
-                type(self).__name__, self.model, self.image_size, self.image_size, CAMERA
+                type(self).__name__,
+                self.model,
+                self.image_size,
+                self.image_size,
+                CAMERA,
+                mesh_cell=self.render_mesh_cell,
             )
         for gid, rgba in self._overrides.items():  # ogbench resets cube colours every step
             self.model.geom_rgba[gid] = rgba

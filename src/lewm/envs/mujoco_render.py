@@ -7,6 +7,16 @@ haze and multi-sample anti-aliasing (`vis.quality.offsamples = 0`). On this 2-co
 took the OGBench cube from 7-10 to about 40 frames/s and Reacher from ~106 to ~650 frames/s
 (MACHINE.md; `benchmarks/render_speed.py`).
 
+Simplified meshes (Cube). Software GL pays per triangle, and the OGBench cube scene's UR5e and
+Robotiq visual meshes have ~185k faces, far more than a 64-224 px frame can show (a link is
+~10 px wide at 64 px). With `mesh_cell` set, the renderer uploads a *drawing-only* copy of the
+model whose meshes are re-sampled by vertex clustering on a grid of that many metres
+(`simplify_meshes`): vertices in one grid cell merge into their mean, collapsed faces drop out,
+normals are recomputed. Physics, collisions and the env's own `MjModel` never see the copy; the
+scene (poses, colours, transparency) still comes from the env's model and data every frame.
+At 1 cm the cube scene keeps ~8k faces and a frame looks the same to the eye
+(docs/mujoco-envs.md has the picture and the speed table).
+
 Sharing. Uploading the cube scene (390k mesh vertices) to a GL context is slow and memory
 hungry, and the evaluation keeps one env per start/goal pair alive at once (50 of them). Envs
 built from the same model file therefore share one renderer per (key, size, camera) in a
@@ -25,6 +35,7 @@ after every context creation, so it runs before the `eglTerminate` hooks of MuJo
 from __future__ import annotations
 
 import atexit
+import copy
 import os
 import warnings
 from typing import Any
@@ -95,6 +106,73 @@ def prepare_model(model: Any, width: int, height: int) -> None:
     model.vis.quality.offsamples = 0  # MSAA costs ~2x on software GL; 64 px frames do not need it
 
 
+def _cluster_mesh(
+    verts: np.ndarray, faces: np.ndarray, cell: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertex clustering of one triangle mesh on a grid of side `cell`.
+
+    Args:
+        verts: float (V, 3) vertex positions; faces: int (F, 3) vertex indices.
+    Returns:
+        (verts' float (V', 3), faces' int (F', 3), smooth vertex normals float (V', 3)); V' <= V,
+        F' <= F. Faces keep their winding (so their facing); degenerate and duplicate faces drop.
+    """
+    keys = np.floor(verts / cell).astype(np.int64)
+    _, cluster = np.unique(keys, axis=0, return_inverse=True)
+    cluster = cluster.reshape(-1)
+    n = int(cluster.max()) + 1
+    count = np.bincount(cluster, minlength=n).astype(np.float64)
+    merged = np.stack(
+        [np.bincount(cluster, weights=verts[:, k], minlength=n) for k in range(3)], axis=1
+    )
+    merged /= count[:, None]
+    f = cluster[faces]
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+    f = f[np.sort(first)]
+    used = np.zeros(n, dtype=bool)
+    used[f.ravel()] = True
+    merged, f = merged[used], (np.cumsum(used) - 1)[f]
+    # Area-weighted face normals summed at each vertex (smooth shading, as MuJoCo's own).
+    face_n = np.cross(merged[f[:, 1]] - merged[f[:, 0]], merged[f[:, 2]] - merged[f[:, 0]])
+    normals = np.zeros_like(merged)
+    for k in range(3):
+        np.add.at(normals, f[:, k], face_n)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.where(length > 0, normals / np.maximum(length, 1e-30), (0.0, 0.0, 1.0))
+    return merged, f, normals
+
+
+def simplify_meshes(model: Any, cell: float, min_faces: int = 200) -> Any:
+    """A copy of `model` for drawing only, its meshes vertex-clustered on a `cell`-metre grid.
+
+    Meshes with fewer than `min_faces` faces or with texture coordinates are kept as they are.
+    The copy's mesh arrays keep their sizes; each simplified mesh is written at the start of its
+    own slots and its vertex/face/normal counts shrink (the GL upload reads only those).
+    """
+    if not cell > 0:
+        raise ValueError(f"simplify_meshes: cell must be > 0 metres, got {cell!r}")
+    m = copy.deepcopy(model)
+    for i in range(m.nmesh):
+        va, nv = int(m.mesh_vertadr[i]), int(m.mesh_vertnum[i])
+        fa, nf = int(m.mesh_faceadr[i]), int(m.mesh_facenum[i])
+        na, nn = int(m.mesh_normaladr[i]), int(m.mesh_normalnum[i])
+        if nf < min_faces or m.mesh_texcoordnum[i] > 0:
+            continue
+        verts = np.asarray(m.mesh_vert[va : va + nv], dtype=np.float64)
+        v, f, n = _cluster_mesh(verts, np.asarray(m.mesh_face[fa : fa + nf]), cell)
+        if len(f) == 0 or len(v) > nn:  # nothing left to draw, or no room for the normals
+            continue
+        m.mesh_vert[va : va + len(v)] = v
+        m.mesh_vertnum[i] = len(v)
+        m.mesh_face[fa : fa + len(f)] = f
+        m.mesh_facenum[i] = len(f)
+        m.mesh_normal[na : na + len(v)] = n
+        m.mesh_normalnum[i] = len(v)
+        m.mesh_facenormal[fa : fa + len(f)] = f  # normal k belongs to vertex k
+    return m
+
+
 class MujocoRenderer:
     """Offscreen RGB renderer for models of one structure, from one fixed camera.
 
@@ -104,15 +182,25 @@ class MujocoRenderer:
         width, height: image size in pixels.
         camera: camera name in the model.
         max_geom: scene capacity.
+        mesh_cell: if set, draw meshes simplified on a grid of this many metres
+            (`simplify_meshes`); None draws the model's meshes as they are.
     """
 
     def __init__(
-        self, model: Any, width: int, height: int, camera: str, max_geom: int = 2000
+        self,
+        model: Any,
+        width: int,
+        height: int,
+        camera: str,
+        max_geom: int = 2000,
+        mesh_cell: float | None = None,
     ) -> None:
         import mujoco
 
         self._mj = mujoco
         prepare_model(model, width, height)
+        self.mesh_cell = mesh_cell
+        gl_model = model if mesh_cell is None else simplify_meshes(model, mesh_cell)
         self.width, self.height = int(width), int(height)
         self._gl = _gl_context(self.width, self.height)
         # atexit runs hooks in reverse order of registration, and both MuJoCo (at its first EGL
@@ -122,7 +210,7 @@ class MujocoRenderer:
         atexit.register(close_all)
         try:
             self._gl.make_current()
-            self._ctx = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
+            self._ctx = mujoco.MjrContext(gl_model, mujoco.mjtFontScale.mjFONTSCALE_50)
         except Exception as e:  # noqa: BLE001 - e.g. GLFW "created" no context without display
             self._gl.free()
             raise GLUnavailableError(
@@ -179,12 +267,16 @@ class MujocoRenderer:
                 del _SHARED[key]
 
 
-def acquire(key: str, model: Any, width: int, height: int, camera: str) -> MujocoRenderer:
-    """Shared renderer for models compiled from `key` (e.g. the env class); pair with `release`."""
-    k = (key, int(width), int(height), camera)
+def acquire(
+    key: str, model: Any, width: int, height: int, camera: str, mesh_cell: float | None = None
+) -> MujocoRenderer:
+    """Shared renderer for models compiled from `key` (e.g. the env class); pair with `release`.
+
+    Renderers with different `mesh_cell` (see `MujocoRenderer`) are never shared."""
+    k = (key, int(width), int(height), camera, mesh_cell)
     r = _SHARED.get(k)
     if r is None or r.closed:
-        r = MujocoRenderer(model, width, height, camera)
+        r = MujocoRenderer(model, width, height, camera, mesh_cell=mesh_cell)
         _SHARED[k] = r
     else:
         prepare_model(model, width, height)
