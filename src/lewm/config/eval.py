@@ -19,6 +19,8 @@ class EvalConfig:
     """Env steps allowed per episode (paper: 50)."""
     protocol: str = "heldout"
     """'heldout' (pairs from test episodes) or 'paper' (pairs from training episodes)."""
+    exclude_solved: bool = False
+    """Redraw pairs whose start already passes the success test (a do-nothing policy scores 0)."""
 
     def __post_init__(self) -> None:
         check(self.episodes >= 1, "eval.episodes", "must be >= 1")

@@ -7,6 +7,10 @@ decision) or, for comparison with the reference, from its training episodes (``'
 episode gets ``eval_budget`` env steps of MPC and succeeds if the env's test holds at any step.
 Beside the success rate we report the random-policy success on the same pairs and the share of
 starts already inside the success test, so a number is never read without its floor.
+With ``eval.exclude_solved`` only pairs whose start is not already solved are kept (drawn by
+rejection from the same stream, so they are the standard pairs minus the solved ones, topped up
+with further draws): a policy that does nothing scores 0 there. The share of draws rejected as
+solved is reported beside the result instead.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +48,8 @@ class Pair:
     goal: int
 
 
-def sample_pairs(
-    store: EpisodeStore, protocol: str, n: int, goal_offset: int, seed: int
-) -> list[Pair]:
-    """``n`` pairs from the test episodes ('heldout') or the training episodes ('paper')."""
+def _pair_stream(store: EpisodeStore, protocol: str, goal_offset: int, seed: int):
+    """Endless stream of pairs: a uniform episode of the split, then a uniform start in it."""
     split = "test" if protocol == "heldout" else "train"
     eps = np.asarray(store.episodes(split))
     eps = eps[store.ep_len[eps] > goal_offset]
@@ -56,12 +59,71 @@ def sample_pairs(
             "collect more or longer episodes"
         )
     rng = np.random.default_rng(seed)
-    pairs = []
-    for _ in range(n):
+    while True:
         ep = int(rng.choice(eps))
         start = int(rng.integers(0, store.ep_len[ep] - goal_offset))
-        pairs.append(Pair(ep, start, start + goal_offset))
-    return pairs
+        yield Pair(ep, start, start + goal_offset)
+
+
+def sample_pairs(
+    store: EpisodeStore, protocol: str, n: int, goal_offset: int, seed: int
+) -> list[Pair]:
+    """``n`` pairs from the test episodes ('heldout') or the training episodes ('paper')."""
+    stream = _pair_stream(store, protocol, goal_offset, seed)
+    return [next(stream) for _ in range(n)]
+
+
+def sample_unsolved_pairs(
+    store: EpisodeStore,
+    protocol: str,
+    n: int,
+    goal_offset: int,
+    seed: int,
+    is_solved: Callable[[Pair], bool],
+    max_draws: int | None = None,
+) -> tuple[list[Pair], float]:
+    """``n`` pairs of `sample_pairs`' stream whose start is not solved (``is_solved`` False).
+
+    Returns (pairs, share of the draws that were rejected as solved). Raises ValueError when
+    ``max_draws`` (default max(10 000, 200 n)) draws give fewer than ``n`` unsolved pairs."""
+    max_draws = max(10_000, 200 * n) if max_draws is None else max_draws
+    stream = _pair_stream(store, protocol, goal_offset, seed)
+    pairs, draws = [], 0
+    while len(pairs) < n:
+        if draws >= max_draws:
+            raise ValueError(
+                f"eval.exclude_solved=true: only {len(pairs)} of the {n} pairs asked for have an "
+                f"unsolved start after {draws} draws from {store.path} (protocol {protocol!r}, "
+                f"goal_offset={goal_offset}); {draws - len(pairs)} draws started already solved. "
+                "Use a larger eval.goal_offset, more varied episodes, or eval.exclude_solved=false"
+            )
+        pair = next(stream)
+        draws += 1
+        if not is_solved(pair):
+            pairs.append(pair)
+    return pairs, (draws - n) / draws
+
+
+def draw_pairs(cfg: RunConfig, store: EpisodeStore, seed: int) -> tuple[list[Pair], float | None]:
+    """The seed's evaluation pairs under ``cfg.eval``; with ``exclude_solved`` also the share of
+    draws rejected as solved (else None)."""
+    ev = cfg.eval
+    if not ev.exclude_solved:
+        return sample_pairs(store, ev.protocol, ev.episodes, ev.goal_offset, seed), None
+    states = store.column("state")
+    env = make(cfg.env, image_size=store.meta.image_size)
+    env.reset(seed=0)
+
+    def solved(p: Pair) -> bool:  # the same test `_setup_envs` reports as solved at start
+        off = int(store.ep_offset[p.episode])
+        env.set_state(np.asarray(states[off + p.start]))
+        env.set_goal_state(np.asarray(states[off + p.goal]))
+        return bool(env.is_success())
+
+    try:
+        return sample_unsolved_pairs(store, ev.protocol, ev.episodes, ev.goal_offset, seed, solved)
+    finally:
+        env.close()
 
 
 def _setup_envs(cfg: RunConfig, store: EpisodeStore, pairs: list[Pair]):
@@ -81,23 +143,34 @@ def _setup_envs(cfg: RunConfig, store: EpisodeStore, pairs: list[Pair]):
     return envs, np.stack(goal_frames), solved
 
 
-def random_policy_success(
-    cfg: RunConfig, store: EpisodeStore, pairs: list[Pair], seed: int
+def policy_success(
+    cfg: RunConfig, store: EpisodeStore, pairs: list[Pair], act: Callable[[object], np.ndarray]
 ) -> float:
-    """Success rate of uniform random actions on the same pairs and budget (the floor)."""
+    """Success rate of ``act(env) -> action`` on the pairs within ``eval.eval_budget`` steps."""
     envs, _, _ = _setup_envs(cfg, store, pairs)
-    rng = np.random.default_rng(seed)
     hits = 0
     for env in envs:
         ok = env.is_success()
         for _ in range(cfg.eval.eval_budget):
             if ok:
                 break
-            env.step(rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32))
+            env.step(act(env))
             ok = env.is_success()
         hits += ok
         env.close()
     return hits / len(envs)
+
+
+def random_policy_success(
+    cfg: RunConfig, store: EpisodeStore, pairs: list[Pair], seed: int
+) -> float:
+    """Success rate of uniform random actions on the same pairs and budget (the floor)."""
+    rng = np.random.default_rng(seed)
+
+    def act(env) -> np.ndarray:
+        return rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32)
+
+    return policy_success(cfg, store, pairs, act)
 
 
 def evaluate(
@@ -133,7 +206,7 @@ def evaluate(
 def _evaluate_seed(model, cfg, store, seed, action_mean, action_std, device, video_dir, bar):
     """One evaluation seed: its pairs, one lock-step MPC run over all of them, the random floor.
     Returns (per-seed record, solve times). ``bar`` counts finished episodes and successes."""
-    pairs = sample_pairs(store, cfg.eval.protocol, cfg.eval.episodes, cfg.eval.goal_offset, seed)
+    pairs, rejected = draw_pairs(cfg, store, seed)
     envs, goal_frames, solved = _setup_envs(cfg, store, pairs)
     planner = LatentPlanner(model, cfg.plan, device, generator(device, cfg.plan.seed, "eval", seed))
     goal_emb = planner.encode(goal_frames)
@@ -178,6 +251,7 @@ def _evaluate_seed(model, cfg, store, seed, action_mean, action_std, device, vid
         "success": float(np.mean([r.success for r in outcome])),
         "random_success": random_policy_success(cfg, store, pairs, seed),
         "solved_at_start": float(np.mean(solved)),
+        "solved_draws_rejected": rejected,
         "seconds": seconds,
         "env_steps": int(sum(r.steps for r in outcome)),
         "episodes": [
@@ -222,6 +296,8 @@ def summarize(
         "random_success_mean": float(np.mean(rand)),
         "random_success_ci95": confidence_interval(rand),
         "solved_at_start": float(np.mean([s["solved_at_start"] for s in per_seed])),
+        "exclude_solved": bool(cfg.eval.exclude_solved),
+        "solved_draws_rejected": _mean_or_none([s.get("solved_draws_rejected") for s in per_seed]),
         "solve_seconds_median": float(np.median(solve_times)) if solve_times else 0.0,
         "solve_seconds_p90": float(np.percentile(solve_times, 90)) if solve_times else 0.0,
         "seconds_per_episode": sum(s["seconds"] for s in per_seed) / max(1, episodes),
@@ -230,6 +306,10 @@ def summarize(
         "plan": cfg.to_dict()["plan"],
         "per_seed": per_seed,
     }
+
+
+def _mean_or_none(values: list) -> float | None:
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
 def load_model(run_dir: str | Path, device: torch.device) -> tuple[LeWM, RunConfig, dict]:
@@ -272,6 +352,13 @@ def _merge(base: dict, overrides: list[str]) -> dict:
     return base
 
 
+def _rejected_note(r: dict) -> str:
+    share = r.get("solved_draws_rejected")
+    if not r.get("exclude_solved") or share is None:
+        return ""
+    return f" (eval.exclude_solved: {100 * share:.1f}% of the draws started solved, redrawn)"
+
+
 def format_results(r: dict) -> str:
     """A short human-readable table of a results record."""
 
@@ -284,7 +371,7 @@ def format_results(r: dict) -> str:
         f"{'planning success':<26}{100 * r['success_mean']:.1f}%{interval(r['success_ci95'])}",
         f"{'random policy':<26}{100 * r['random_success_mean']:.1f}%"
         f"{interval(r['random_success_ci95'])}",
-        f"{'solved at start':<26}{100 * r['solved_at_start']:.1f}%",
+        f"{'solved at start':<26}{100 * r['solved_at_start']:.1f}%" + _rejected_note(r),
         f"{'per seed':<26}" + ", ".join(f"{100 * s['success']:.0f}%" for s in r["per_seed"]),
         f"{'plan time / solve':<26}median {r['solve_seconds_median']:.2f} s, "
         f"p90 {r['solve_seconds_p90']:.2f} s",
