@@ -142,38 +142,10 @@ def diagnose_run(
     env = check_env(run)
     # The pairs `lewm eval` plans on for each seed (same draw, same exclusions).
     pairs = {seed: draw_pairs(cfg, run.store, seed)[0] for seed in cfg.eval.seeds}
-    rows: dict[int, dict] = {}
-    t0 = time.perf_counter()
-    sim = _sim_rows(run, settings, pairs, progress)
-    sim_plan = settings.sim_planner()
-    for row in (1, 2):
-        recs = [r for r in sim if r["row"] == row]
-        if recs:
-            per_seed = {
-                s: sorted((r for r in recs if r["seed"] == s), key=lambda r: r["index"])
-                for s in pairs
-            }
-            # Worker seconds summed over the row's episodes (the rows share the pool).
-            secs = float(sum(r["seconds"] for r in recs))
-            rows[row] = _row_summary(row, per_seed, sim_plan, secs)
-    probe_info = None
-    if 3 in settings.rows:
-        t0 = time.perf_counter()
-        probe, probe_info = fit_oracle_probe(run, env, settings, progress)
-        per_seed = {s: probe_row(run, probe, env, s, pairs[s], progress) for s in pairs}
-        rows[3] = _row_summary(3, per_seed, _run_planner(cfg), time.perf_counter() - t0)
-    floor = None
-    if 4 in settings.rows:
-        t0 = time.perf_counter()
-        res, source = model_row(run, settings, progress)
-        per_seed = {s["seed"]: s["episodes"] for s in res["per_seed"]}
-        rows[4] = _row_summary(4, per_seed, _run_planner(cfg), time.perf_counter() - t0)
-        rows[4]["source"] = source
-        floor = {
-            "random_success_mean": res["random_success_mean"],
-            "solved_at_start": res["solved_at_start"],
-        }
+    # Cheap, and it fails early (e.g. no test episode long enough) before the costly rows.
     checks = latent_checks(run, env, settings.windows, seed=0)
+    rows = _sim_summaries(run, settings, pairs, progress)
+    extra = _model_rows(run, env, settings, pairs, progress, rows)
     env.close()
     record = {
         "run_dir": str(run.run_dir),
@@ -188,8 +160,7 @@ def diagnose_run(
         "plan_cost": cfg.plan.cost,
         "settings": dataclasses.asdict(settings),
         "rows": [rows[r] for r in sorted(rows)],
-        "floor": floor,
-        "probe": probe_info,
+        **extra,
         "latent_checks": checks,
         "total_seconds": time.perf_counter() - t_all,
     }
@@ -197,6 +168,45 @@ def diagnose_run(
     path = Path(out) if out else run.run_dir / "diagnose.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _sim_summaries(run, settings: DiagnoseSettings, pairs: dict, progress: bool) -> dict:
+    """Rows 1-2 run and summarised: {row: summary}."""
+    sim = _sim_rows(run, settings, pairs, progress)
+    rows = {}
+    for row in (1, 2):
+        recs = [r for r in sim if r["row"] == row]
+        if recs:
+            per_seed = {
+                s: sorted((r for r in recs if r["seed"] == s), key=lambda r: r["index"])
+                for s in pairs
+            }
+            # Worker seconds summed over the row's episodes (the rows share the pool).
+            secs = float(sum(r["seconds"] for r in recs))
+            rows[row] = _row_summary(row, per_seed, settings.sim_planner(), secs)
+    return rows
+
+
+def _model_rows(run, env, settings, pairs: dict, progress: bool, rows: dict) -> dict:
+    """Rows 3-4 added to ``rows``; returns {"probe": row 3's probe info, "floor": row 4's
+    random-policy floor and solved-start share} (None where the row did not run)."""
+    cfg, extra = run.cfg, {"probe": None, "floor": None}
+    if 3 in settings.rows:
+        t0 = time.perf_counter()
+        probe, extra["probe"] = fit_oracle_probe(run, env, settings, progress)
+        per_seed = {s: probe_row(run, probe, env, s, pairs[s], progress) for s in pairs}
+        rows[3] = _row_summary(3, per_seed, _run_planner(cfg), time.perf_counter() - t0)
+    if 4 in settings.rows:
+        t0 = time.perf_counter()
+        res, source = model_row(run, settings, progress)
+        per_seed = {s["seed"]: s["episodes"] for s in res["per_seed"]}
+        rows[4] = _row_summary(4, per_seed, _run_planner(cfg), time.perf_counter() - t0)
+        rows[4]["source"] = source
+        extra["floor"] = {
+            "random_success_mean": res["random_success_mean"],
+            "solved_at_start": res["solved_at_start"],
+        }
+    return extra
 
 
 def _run_planner(cfg) -> str:
@@ -244,14 +254,16 @@ def format_diagnosis(rec: dict) -> str:
         f"lewm diagnose {rec['run_dir']} (step {rec['step']}, env {rec['env']}, "
         f"{rec['protocol']}: {rec['episodes_per_seed']} pairs x seeds {rec['seeds']}, goal "
         f"+{rec['goal_offset']} steps, budget {rec['eval_budget']}, cost '{rec['plan_cost']}')",
-        f"{'row':<48}{'success':>18}   planner",
+        f"{'row':<48}{'success':>12}{'':<7}{'minutes':>8}   planner",
     ]
     for r in rec["rows"]:
         ci = f" ± {100 * r['success_ci95']:.1f}" if len(rec["seeds"]) > 1 else ""
+        src = f" [{r['source']}]" if "source" in r else ""
         lines.append(
-            f"{r['row']} {r['name']:<46}{100 * r['success_mean']:>11.1f}%{ci:<7}   {r['planner']}"
+            f"{r['row']} {r['name']:<46}{100 * r['success_mean']:>11.1f}%{ci:<7}"
+            f"{r['seconds'] / 60:>8.1f}   {r['planner']}{src}"
         )
-    lines.append(f"(success: mean over seeds, {n})")
+    lines.append(f"(success: mean over seeds, {n}; minutes: rows 1-2 summed over worker processes)")
     if rec["floor"]:
         f = rec["floor"]
         lines.append(
