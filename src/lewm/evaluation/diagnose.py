@@ -273,7 +273,8 @@ def format_diagnosis(rec: dict) -> str:
     if rec["probe"]:
         p = rec["probe"]
         lines.append(
-            f"row 3 probe: {p['kind']} on {p['train_frames']} training frames; on "
+            f"row 3 probe: {p['kind']} on {p['train_frames']} training frames (angles as cos/sin: "
+            f"{', '.join(map(str, p['angles_as_cos_sin'])) or 'none'}); on "
             f"{p['frames']} test frames the decoded state is within the success tolerance of the "
             f"true one for {100 * p['within_tolerance']:.0f}% (median distance "
             f"{p['decoded_error_median']:.2f}; < 1 is inside)"

@@ -125,12 +125,34 @@ class SimCost:
         return cost[None].float().cpu()
 
 
+def periodic_entries(env, state: np.ndarray) -> list[int]:
+    """State entries the env's success test reads modulo 2π (angles): adding 2π leaves
+    `success_distance` unchanged while adding π changes it. Found from the env's own test, so
+    no env is named here (Push-T's block angle, Reacher's joints; none in Two-Room or Cube)."""
+    s = np.asarray(state, np.float64)
+    out = []
+    for j in range(len(s)):
+        full, half = s.copy(), s.copy()
+        full[j] += 2 * np.pi
+        half[j] += np.pi
+        if env.success_distance(full, s) < 1e-6 and env.success_distance(half, s) > 1e-3:
+            out.append(j)
+    return out
+
+
+def _with_circle(y: np.ndarray, periodic: list[int]) -> np.ndarray:
+    """states (N, Sd) -> targets (N, Sd + P): angles also as cos and sin (P = 2 per angle)."""
+    ang = y[:, periodic]
+    return np.concatenate([y, np.cos(ang), np.sin(ang)], axis=1)
+
+
 @dataclass
 class StateProbe:
     """Frozen latents -> full states: z (N, D) -> states (N, Sd), fitted on training frames.
 
     Inputs and targets are standardised with training statistics; a constant state entry (std 0,
-    e.g. a fixed door) is predicted as its training mean.
+    e.g. a fixed door) is predicted as its training mean. Angles (``periodic`` entries) are
+    regressed as (cos, sin) and decoded with atan2, so the wrap at ±π is no discontinuity.
     """
 
     kind: str
@@ -138,6 +160,7 @@ class StateProbe:
     z_std: Tensor
     y_mean: Tensor
     y_std: Tensor
+    periodic: list[int]
     linear: tuple[Tensor, Tensor] | None = None
     mlp: nn.Module | None = None
 
@@ -145,22 +168,34 @@ class StateProbe:
     def __call__(self, z: Tensor) -> np.ndarray:
         x = (z.float().cpu() - self.z_mean) / self.z_std
         y = x @ self.linear[0] + self.linear[1] if self.kind == "linear" else self.mlp(x)
-        return (y * self.y_std + self.y_mean).double().numpy()
+        y = (y * self.y_std + self.y_mean).double().numpy()
+        p = len(self.periodic)
+        sd = y.shape[1] - 2 * p
+        out = y[:, :sd].copy()
+        out[:, self.periodic] = np.arctan2(y[:, sd + p :], y[:, sd : sd + p])
+        return out
 
 
 def fit_state_probe(
-    z: Tensor, states: np.ndarray, kind: str = "mlp", mlp_steps: int = 1000, seed: int = 0
+    z: Tensor,
+    states: np.ndarray,
+    kind: str = "mlp",
+    mlp_steps: int = 1000,
+    seed: int = 0,
+    periodic: list[int] = (),
 ) -> StateProbe:
-    """Fit `lewm probe`'s linear (closed-form ridge) or MLP probe on z (N, D) -> states (N, Sd)."""
+    """Fit `lewm probe`'s linear (closed-form ridge) or MLP probe on z (N, D) -> states (N, Sd);
+    ``periodic`` entries are angles (see :class:`StateProbe`)."""
     if kind not in ("linear", "mlp"):
         raise ValueError(f"probe kind must be 'linear' or 'mlp', got {kind!r}")
     z = z.float().cpu()
-    y = torch.as_tensor(np.asarray(states, np.float64), dtype=torch.float32)
+    periodic = list(periodic)
+    y = torch.as_tensor(_with_circle(np.asarray(states, np.float64), periodic), dtype=torch.float32)
     z_mean, z_std = z.mean(0), z.std(0).clamp_min(1e-6)
     y_mean, y_std = y.mean(0), y.std(0)
     y_std = torch.where(y_std > 1e-6 * (1 + y_mean.abs()), y_std, torch.ones_like(y_std))
     x, t = (z - z_mean) / z_std, (y - y_mean) / y_std
-    probe = StateProbe(kind, z_mean, z_std, y_mean, y_std)
+    probe = StateProbe(kind, z_mean, z_std, y_mean, y_std, periodic)
     if kind == "linear":
         probe.linear = fit_ridge(x, t)
     else:

@@ -30,6 +30,7 @@ from lewm.evaluation.diagnose_models import (
     SimCost,
     fit_state_probe,
     frame_encoder,
+    periodic_entries,
     probe_quality,
 )
 from lewm.evaluation.embeddings import Run, encode_frames, episode_rows, read_rows
@@ -252,16 +253,22 @@ def fit_oracle_probe(run: Run, env, settings: DiagnoseSettings, progress: bool =
         raise ValueError(f"{store.path}: no training episodes to fit the row-3 probe on")
     rows = np.concatenate(episode_rows(store, eps))
     z = encode_frames(run.model, read_rows(store, "pixels", rows), run.device, progress=progress)
-    probe = fit_state_probe(
-        z, read_rows(store, "state", rows), settings.probe, settings.probe_mlp_steps, seed
-    )
+    states = read_rows(store, "state", rows)
+    periodic = periodic_entries(env, states[0])
+    probe = fit_state_probe(z, states, settings.probe, settings.probe_mlp_steps, seed, periodic)
     off = run.cfg.eval.goal_offset
     test = [
         r[:-off]
         for r in episode_rows(store, subsample(store.episodes("test"), 100, seed))
         if len(r) > off
     ]
-    info = {"kind": settings.probe, "train_frames": len(rows), "train_episodes": len(eps)}
+    names = run.store.meta.state_names
+    info = {
+        "kind": settings.probe,
+        "train_frames": len(rows),
+        "train_episodes": len(eps),
+        "angles_as_cos_sin": [names[j] if j < len(names) else j for j in periodic],
+    }
     if not test:
         return probe, {
             **info,
