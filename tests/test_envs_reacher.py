@@ -185,3 +185,52 @@ def test_tiny_collection_trains_and_evaluates(tmp_path):
     assert on_disk["per_seed"][0]["seed"] == 0
     assert 0.0 <= res["success_mean"] <= 1.0 and 0.0 <= res["random_success_mean"] <= 1.0
     assert 0.0 <= res["solved_at_start"] <= 1.0
+
+
+def _policy_states(policy, episodes, steps=200):
+    """Joint states (episodes * (steps + 1), 4) and actions (episodes * steps, 2) of `policy`."""
+    env = make("reacher", image_size=16, max_episode_steps=steps)
+    states, actions = [], []
+    for ep in range(episodes):
+        env.reset(seed=100 + ep)
+        pol = make_policy("reacher", policy, env, ep)
+        pol.reset()
+        states.append(env.get_state()[:4])
+        for _ in range(steps):
+            actions.append(pol.act(env))
+            env.step(actions[-1])
+            states.append(env.get_state()[:4])
+    env.close()
+    return np.stack(states), np.stack(actions)
+
+
+def test_mixed_policy_covers_the_torus_and_the_torque_square():
+    """The mixed policy travels the (shoulder, wrist) torus like a reaching policy while its
+    torques cover the torque square like random ones (benchmarks/reacher_coverage.py)."""
+    from lewm.envs.reacher import WRIST_LIMIT
+
+    lims = [(-np.pi, np.pi), (-WRIST_LIMIT, WRIST_LIMIT)]
+    torus, inner = {}, {}
+    for policy in ("expert", "random", "mixed"):
+        s, a = _policy_states(policy, episodes=12)
+        hist, *_ = np.histogram2d(s[:, 0], s[:, 1], bins=20, range=lims)
+        torus[policy] = np.mean(hist > 0)
+        inner[policy] = np.mean(np.all(np.abs(a) < 0.5, axis=1))  # unsaturated torques
+        assert np.all(np.abs(a) <= 1.0)
+        assert np.abs(s[:, 2:4]).max() < 12.0  # the speed guard brakes (joint damping 0.01)
+    # Uniform random torques barely move the arm; the mixed policy's reaches travel.
+    assert torus["mixed"] > torus["random"] + 0.1
+    # The PD expert's torques sit mostly at the ±1 limits: few are inside the square.
+    assert inner["mixed"] > 1.8 * inner["expert"]
+
+
+def test_mixed_policy_deterministic_and_checked():
+    from lewm.envs.reacher_policies import MixedPolicy
+
+    a = _policy_states("mixed", episodes=1, steps=60)
+    b = _policy_states("mixed", episodes=1, steps=60)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="mix"):
+        MixedPolicy(np.random.default_rng(0), mix=(1.0, -1.0, 0.0))
+    with pytest.raises(ValueError, match="segment_steps"):
+        MixedPolicy(np.random.default_rng(0), segment_steps=(5, 2))

@@ -50,6 +50,7 @@ ENVS: dict[str, EnvEntry] = {
         policies={
             "random": "lewm.envs.reacher_policies:RandomPolicy",
             "expert": "lewm.envs.reacher_policies:ExpertPolicy",
+            "mixed": "lewm.envs.reacher_policies:MixedPolicy",
         },
     ),
     "cube": EnvEntry(
