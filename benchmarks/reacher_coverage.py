@@ -13,7 +13,8 @@ collector's shape: episodes run to truncation). Printed, per policy:
 - the evaluation's goal distance: for every start t, the larger of the two joint errors between
   the state at t and at t + `--offset` (the goal of SPEC §5), as percentiles and as the share of
   starts already within the success tolerance (0.05 rad per joint: "solved at start");
-- torques: the share of action components at the ±1 limit (saturated).
+- torques: the share of action components at the ±1 limit (saturated), and the share of steps
+  whose two torques both lie inside ±0.5 (the inside of the torque square).
 """
 
 from __future__ import annotations
@@ -84,7 +85,15 @@ def rows(name: str, c: dict[str, float], secs: float) -> tuple[list, list, list]
 
     angles = [name, pct("torus"), f"{c['entropy']:.2f}", pct("shoulder_bins"), pct("wrist_bins")]
     vel = [f"{c[f'{j}_v{p}']:.1f}" for j in ("shoulder", "wrist") for p in (50, 95, 99)]
-    vel = [name, *vel, pct("shoulder_phase"), pct("wrist_phase"), pct("saturated"), f"{secs:.0f}"]
+    vel = [
+        name,
+        *vel,
+        pct("shoulder_phase"),
+        pct("wrist_phase"),
+        pct("saturated"),
+        pct("inner"),
+        f"{secs:.0f}",
+    ]
     goal = [name, *(f"{c[f'goal_d{p}']:.2f}" for p in (10, 50, 90)), pct("solved_at_start")]
     return angles, vel, goal
 
@@ -106,6 +115,7 @@ def main() -> None:
         states, actions = rollout(name, args.episodes, args.steps)
         c = coverage(states, args.grid, args.vmax, args.offset)
         c["saturated"] = float(np.mean(np.abs(actions) >= 0.99))
+        c["inner"] = float(np.mean(np.all(np.abs(actions) < 0.5, axis=-1)))
         for t, r in zip(tables, rows(name, c, time.perf_counter() - t0)):
             t.append(r)
     g = args.grid
@@ -119,7 +129,7 @@ def main() -> None:
     )
     print(f"\nVelocities: |v| percentiles (rad/s); (angle, v) {g}x{g} grid, |v| <= {args.vmax}")
     heads = [f"{j} p{p}" for j in ("shoulder", "wrist") for p in (50, 95, 99)]
-    heads += ["shoulder phase", "wrist phase", "torques saturated", "s"]
+    heads += ["shoulder phase", "wrist phase", "torques saturated", "both torques < 0.5", "s"]
     print(table(["policy", *heads], tables[1]))
     print(f"\nGoal {args.offset} steps ahead: larger joint error (rad); tolerance {SUCCESS_TOL}")
     print(table(["policy", "p10", "median", "p90", "solved at start"], tables[2]))
