@@ -3,7 +3,7 @@
 The map is scikit-learn's :class:`~sklearn.manifold.TSNE` (Barnes–Hut, O(N log N); PCA
 initialisation, learning rate "auto"): on the 2-core CPU it is faster than the exact O(N²) torch
 t-SNE this module used to hold at every size measured and keeps neighbourhoods as well
-(``benchmarks/tsne_speed.py``, docs/report.md "t-SNE"), so `lewm tsne` maps 5,000 points by
+(``benchmarks/tsne_speed.py``, docs/tsne.md), so `lewm tsne` maps 5,000 points by
 default. Beside the figure we report how well neighbourhoods are kept: the mean fraction of each
 point's k nearest neighbours in physical coordinates that are also among its k nearest neighbours
 in the map (chance level k / (N-1)).
