@@ -112,7 +112,10 @@ def _row_summary(row: int, per_seed: dict[int, list[dict]], plan: str, seconds: 
     """Success mean ± 95% interval over seeds of one row's episode records."""
     succ = {s: float(np.mean([e["success"] for e in eps])) for s, eps in per_seed.items()}
     vals = [succ[s] for s in sorted(succ)]
+    near = [e["closest"] for eps in per_seed.values() for e in eps if "closest" in e]
     return {
+        # Median over episodes of the smallest success distance reached (< 1: success).
+        "closest_median": float(np.median(near)) if near else None,
         "row": row,
         "name": ROW_NAMES[row],
         "planner": plan,
@@ -254,16 +257,20 @@ def format_diagnosis(rec: dict) -> str:
         f"lewm diagnose {rec['run_dir']} (step {rec['step']}, env {rec['env']}, "
         f"{rec['protocol']}: {rec['episodes_per_seed']} pairs x seeds {rec['seeds']}, goal "
         f"+{rec['goal_offset']} steps, budget {rec['eval_budget']}, cost '{rec['plan_cost']}')",
-        f"{'row':<48}{'success':>12}{'':<7}{'minutes':>8}   planner",
+        f"{'row':<48}{'success':>12}{'':<7}{'closest':>8}{'minutes':>8}   planner",
     ]
     for r in rec["rows"]:
         ci = f" ± {100 * r['success_ci95']:.1f}" if len(rec["seeds"]) > 1 else ""
         src = f" [{r['source']}]" if "source" in r else ""
+        near = "-" if r["closest_median"] is None else f"{r['closest_median']:.2f}"
         lines.append(
-            f"{r['row']} {r['name']:<46}{100 * r['success_mean']:>11.1f}%{ci:<7}"
+            f"{r['row']} {r['name']:<46}{100 * r['success_mean']:>11.1f}%{ci:<7}{near:>8}"
             f"{r['seconds'] / 60:>8.1f}   {r['planner']}{src}"
         )
-    lines.append(f"(success: mean over seeds, {n}; minutes: rows 1-2 summed over worker processes)")
+    lines.append(
+        f"(success: mean over seeds, {n}; closest: median over episodes of the smallest "
+        "success distance reached, < 1 is success; minutes: rows 1-2 summed over workers)"
+    )
     if rec["floor"]:
         f = rec["floor"]
         lines.append(

@@ -164,7 +164,9 @@ def check_env(run: Run):
     return env
 
 
-def _episode_record(index: int, pair: Pair, res: EpisodeResult, solve_s: list[float]) -> dict:
+def _episode_record(
+    index: int, pair: Pair, res: EpisodeResult, solve_s: list[float], closest: float
+) -> dict:
     return {
         "index": index,
         "episode": pair.episode,
@@ -174,12 +176,23 @@ def _episode_record(index: int, pair: Pair, res: EpisodeResult, solve_s: list[fl
         "steps": res.steps,
         "solves": res.num_solves,
         "solve_seconds": float(np.median(solve_s)) if solve_s else 0.0,
+        "closest": closest,
     }
 
 
-def _mpc(run: Run, envs: list, plan_fn) -> list[EpisodeResult]:
+def _mpc(run: Run, envs: list, plan_fn) -> tuple[list[EpisodeResult], list[float]]:
+    """`run_mpc` with the run's protocol; also returns each episode's closest approach (the
+    smallest `success_distance` to its goal over its steps: below 1 is a success, a little
+    above is a near miss)."""
     cfg = run.cfg
-    return run_mpc(
+    closest = {id(e): float("inf") for e in envs}
+
+    def is_success(env) -> bool:
+        d = env.success_distance(env.get_state(), env.goal_state())
+        closest[id(env)] = min(closest[id(env)], float(d))
+        return bool(env.is_success())
+
+    res = run_mpc(
         envs,
         plan_fn,
         frameskip=cfg.data.frameskip,
@@ -189,7 +202,9 @@ def _mpc(run: Run, envs: list, plan_fn) -> list[EpisodeResult]:
         action_std=run.action_std,
         action_low=envs[0].action_space.low,
         action_high=envs[0].action_space.high,
+        is_success=is_success,
     )
+    return res, [closest[id(e)] for e in envs]
 
 
 def sim_episode(run: Run, settings: DiagnoseSettings, row: int, seed: int, index: int, pair: Pair):
@@ -231,11 +246,11 @@ def sim_episode(run: Run, settings: DiagnoseSettings, row: int, seed: int, index
         times.append(time.perf_counter() - t0)
         return res.actions
 
-    res = _mpc(run, [env], plan_fn)[0]
+    (res,), (closest,) = _mpc(run, [env], plan_fn)
     env.close()
     sim.close()
     return {
-        **_episode_record(index, pair, res, times),
+        **_episode_record(index, pair, res, times, closest),
         "row": row,
         "seed": seed,
         "sim_steps": cost.sim_steps,
@@ -319,11 +334,14 @@ def probe_row(run: Run, probe, env, seed: int, pairs: list[Pair], progress: bool
         return res.actions.float()
 
     with bar:
-        outcome = _mpc(run, envs, plan_fn)
+        outcome, closest = _mpc(run, envs, plan_fn)
         bar.n = len(pairs)
     for e in envs:
         e.close()
-    return [_episode_record(i, p, r, times) for i, (p, r) in enumerate(zip(pairs, outcome))]
+    return [
+        _episode_record(i, p, r, times, c)
+        for i, (p, r, c) in enumerate(zip(pairs, outcome, closest))
+    ]
 
 
 def model_row(run: Run, settings: DiagnoseSettings, progress: bool) -> tuple[dict, str]:
