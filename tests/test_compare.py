@@ -83,3 +83,18 @@ def test_train_minutes_from_metrics_timestamps(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert train_minutes(tmp_path) == pytest.approx(60 * 120 / 100 / 60)
     assert train_minutes(tmp_path / "missing") is None
+
+
+def test_compare_holds_every_run_to_unsolved_starts_when_asked(two_runs):
+    lewm_run, _ = two_runs
+    rows = compare_runs([lewm_run], exclude_solved=True, timing_solves=1, progress=False)
+    # results.json was made on the standard pairs: it must not be reused for unsolved ones.
+    assert rows[0]["source"] == "evaluated" and rows[0]["requested"]["exclude_solved"] is True
+    got = json.loads((lewm_run / COMPARE_RESULTS).read_text())
+    assert got["exclude_solved"] is True and got["solved_at_start"] == 0.0
+    assert got["per_seed"][0]["solved_draws_rejected"] is not None
+    again = compare_runs([lewm_run], exclude_solved=True, timing_solves=1, progress=False)
+    assert again[0]["source"] == f"reused {COMPARE_RESULTS}"
+    # ...and the standard request still reuses the standard file.
+    standard = compare_runs([lewm_run], timing_solves=1, progress=False)
+    assert standard[0]["source"] == "reused results.json"

@@ -42,6 +42,7 @@ from lewm.distributed import (
     world_size,
     wrap_ddp,
 )
+from lewm.envs import check_recorded_env
 from lewm.losses import ReduceMean
 from lewm.metrics import straightness
 from lewm.model import LeWM
@@ -104,6 +105,7 @@ def open_datasets(cfg: RunConfig) -> tuple[EpisodeStore, ClipDataset, ClipDatase
         raise ValueError(
             f"dataset {cfg.data.path} does not match the config: " + "; ".join(problems)
         )
+    check_recorded_env(cfg.env, meta.env_id, meta.env_version, f"dataset {cfg.data.path}")
     kw = dict(
         num_frames=cfg.data.num_frames, frameskip=cfg.data.frameskip, stride=cfg.data.clip_stride
     )

@@ -38,6 +38,13 @@ def register(sub) -> None:
     p.add_argument(
         "--timing-solves", type=int, default=3, help="single-problem solves timed per run (3)"
     )
+    p.add_argument(
+        "--exclude-solved",
+        action="store_true",
+        default=None,
+        help="only pairs whose start is not already solved (default: the first run's "
+        "eval.exclude_solved)",
+    )
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--html", default=None, help="also write an HTML comparison page here")
 
@@ -92,6 +99,7 @@ def cmd_compare(args) -> int:
         protocol=args.protocol,
         data_path=args.data,
         timing_solves=args.timing_solves,
+        exclude_solved=args.exclude_solved,
         progress=progress(),
     )
     print(format_compare(rows))

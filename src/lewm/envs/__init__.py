@@ -99,6 +99,37 @@ def make(name: str, image_size: int = 64, **kwargs: Any) -> LeWMEnv:
     return cls(image_size=image_size, **kwargs)
 
 
+def check_recorded_env(name: str, recorded_id: str, recorded_version: int, where: str) -> None:
+    """Refuse data recorded by another env, or by another version of env ``name``.
+
+    A dataset stores the gym id and ``env_version`` of the env that collected it; states and
+    frames of another version follow other dynamics or another state convention (Push-T's
+    version 0 had friction 1 and the centroid as origin), so training on them or planning from
+    their states measures a different task. Files that do not know their env (reference files:
+    id "unknown", version -1) pass.
+
+    Args:
+        name: the run's env (short name or gym id).
+        recorded_id / recorded_version: the dataset's `env_id` / `env_version` metadata.
+        where: the file, named in the error.
+    Raises:
+        ValueError naming both envs/versions and how to get matching data.
+    """
+    short = resolve_name(name)
+    entry = ENVS[short]
+    if recorded_id not in ("", "unknown") and recorded_id not in (short, entry.gym_id):
+        raise ValueError(
+            f"{where} was collected with {recorded_id!r}, not with the run's env {entry.gym_id!r}"
+        )
+    current = int(_load(entry.entry_point).env_version)
+    if recorded_version >= 0 and recorded_version != current:
+        raise ValueError(
+            f"{where} was collected with {entry.gym_id} version {recorded_version}, but the "
+            f"installed env is version {current} (its dynamics or state convention changed since): "
+            f"collect it again with `lewm collect {short} ...`"
+        )
+
+
 def make_policy(
     env_name: str,
     policy_name: str,
@@ -126,4 +157,12 @@ def make_policy(
     return _load(policies[policy_name])(np.random.default_rng(seed_or_rng), **kwargs)
 
 
-__all__ = ["ENVS", "EnvEntry", "LeWMEnv", "make", "make_policy", "resolve_name"]
+__all__ = [
+    "ENVS",
+    "EnvEntry",
+    "LeWMEnv",
+    "check_recorded_env",
+    "make",
+    "make_policy",
+    "resolve_name",
+]

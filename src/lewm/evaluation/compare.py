@@ -31,7 +31,9 @@ from lewm.config import RunConfig
 from lewm.data.store import EpisodeStore
 from lewm.evaluation.planner import LatentPlanner
 from lewm.evaluation.protocol import (
+    apply_overrides,
     confidence_interval,
+    draw_pairs,
     evaluate_run,
     load_model,
     sample_pairs,
@@ -44,7 +46,13 @@ COMPARE_RESULTS = "results.compare.json"
 """Where compare writes an evaluation when the run already has a results.json for other pairs."""
 
 
-def requested_eval(cfg: RunConfig, episodes: int | None, seeds, protocol: str | None) -> dict:
+def requested_eval(
+    cfg: RunConfig,
+    episodes: int | None,
+    seeds,
+    protocol: str | None,
+    exclude_solved: bool | None = None,
+) -> dict:
     """The evaluation every run is held to: the given values, else those of ``cfg``."""
     return {
         "protocol": protocol or cfg.eval.protocol,
@@ -52,15 +60,31 @@ def requested_eval(cfg: RunConfig, episodes: int | None, seeds, protocol: str | 
         "seeds": [int(s) for s in (seeds if seeds is not None else cfg.eval.seeds)],
         "goal_offset": cfg.eval.goal_offset,
         "eval_budget": cfg.eval.eval_budget,
+        "exclude_solved": bool(
+            cfg.eval.exclude_solved if exclude_solved is None else exclude_solved
+        ),
     }
 
 
-def _expected_pairs(store: EpisodeStore, req: dict) -> list[list[tuple[int, int, int]]]:
+def _eval_overrides(req: dict) -> list[str]:
+    """``eval.*`` overrides that make a run's evaluation the requested one."""
     return [
-        [
-            (p.episode, p.start, p.goal)
-            for p in sample_pairs(store, req["protocol"], req["episodes"], req["goal_offset"], seed)
-        ]
+        f"eval.protocol={req['protocol']}",
+        f"eval.episodes={req['episodes']}",
+        f"eval.seeds=[{','.join(str(s) for s in req['seeds'])}]",
+        f"eval.goal_offset={req['goal_offset']}",
+        f"eval.eval_budget={req['eval_budget']}",
+        f"eval.exclude_solved={str(req['exclude_solved']).lower()}",
+    ]
+
+
+def _expected_pairs(
+    store: EpisodeStore, req: dict, cfg: RunConfig
+) -> list[list[tuple[int, int, int]]]:
+    """The requested pairs, drawn as `lewm eval` draws them (unsolved starts only if asked)."""
+    ev_cfg = apply_overrides(cfg, _eval_overrides(req))
+    return [
+        [(p.episode, p.start, p.goal) for p in draw_pairs(ev_cfg, store, seed)[0]]
         for seed in req["seeds"]
     ]
 
@@ -77,6 +101,7 @@ def matching_seeds(results: dict, store: EpisodeStore, req: dict, cfg: RunConfig
         or results.get("episodes_per_seed") != req["episodes"]
         or cfg.eval.eval_budget != req["eval_budget"]
         or cfg.eval.goal_offset != req["goal_offset"]
+        or bool(results.get("exclude_solved", False)) != req["exclude_solved"]
     ):
         return None
     by_seed = {s["seed"]: s for s in results.get("per_seed", [])}
@@ -84,7 +109,7 @@ def matching_seeds(results: dict, store: EpisodeStore, req: dict, cfg: RunConfig
         return None
     chosen = [by_seed[seed] for seed in req["seeds"]]
     got = [[(e["episode"], e["start"], e["goal"]) for e in s.get("episodes", [])] for s in chosen]
-    if got != _expected_pairs(store, req):
+    if got != _expected_pairs(store, req, cfg):
         return None
     succ = [s["success"] for s in chosen]
     rand = [s["random_success"] for s in chosen]
@@ -111,15 +136,8 @@ def run_results(
             if res is not None:
                 return res, f"reused {name}"
     out = run_dir / ("results.json" if not (run_dir / "results.json").exists() else COMPARE_RESULTS)
-    overrides = [
-        f"eval.protocol={req['protocol']}",
-        f"eval.episodes={req['episodes']}",
-        f"eval.seeds=[{','.join(str(s) for s in req['seeds'])}]",
-        f"eval.goal_offset={req['goal_offset']}",
-        f"eval.eval_budget={req['eval_budget']}",
-    ]
     log.info("%s: no results on the requested pairs; evaluating -> %s", run_dir, out)
-    res = evaluate_run(run_dir, overrides, data_path, out=str(out), progress=progress)
+    res = evaluate_run(run_dir, _eval_overrides(req), data_path, out=str(out), progress=progress)
     return res, "evaluated"
 
 
@@ -217,18 +235,20 @@ def compare_runs(
     protocol: str | None = None,
     data_path: str | None = None,
     timing_solves: int = 3,
+    exclude_solved: bool | None = None,
     device: str = "auto",
     progress: bool = True,
 ) -> list[dict]:
     """One row per run (keys: name, run_dir, kind, success_mean, success_ci, random_success,
     planning_time_s, plan_s_batch, tokens_per_frame, params, trainable_params, train_minutes,
     steps, lr, final_terms, note, source). The pairs are those requested, defaulting to the first
-    run's evaluation settings."""
+    run's evaluation settings (``exclude_solved``: unsolved starts only, as
+    ``eval.exclude_solved``)."""
     if not run_dirs:
         raise ValueError("lewm compare: give at least one run directory")
     dirs = [Path(d) for d in run_dirs]
     first = load_checkpoint(dirs[0]).config
-    req = requested_eval(first, episodes, seeds, protocol)
+    req = requested_eval(first, episodes, seeds, protocol, exclude_solved)
     dev = resolve_device(device)
     rows = []
     for d in dirs:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from lewm.baselines.registry import goal_distance
 from lewm.config import PlanConfig, RunConfig, apply_override
 from lewm.data.store import EpisodeStore
-from lewm.envs import make
+from lewm.envs import check_recorded_env, make
 from lewm.evaluation.diagnose_models import (
     ProbeCost,
     SimCost,
@@ -135,6 +135,7 @@ def open_diagnosis(
             f"{path}: frames are {store.meta.image_size} px but the model of {run_dir} expects "
             f"model.image_size={cfg.model.image_size}; pass --data with a matching file"
         )
+    check_recorded_env(cfg.env, store.meta.env_id, store.meta.env_version, str(path))
     if cfg.plan.solver == "grad":
         raise ValueError(
             "plan.solver=grad cannot plan on row 3's oracle cost (not differentiable); "

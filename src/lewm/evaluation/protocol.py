@@ -30,7 +30,7 @@ from lewm.baselines.registry import build_model
 from lewm.checkpoint import load_checkpoint, load_state_strict
 from lewm.config import RunConfig
 from lewm.data.store import EpisodeStore
-from lewm.envs import make
+from lewm.envs import check_recorded_env, make
 from lewm.evaluation.planner import LatentPlanner
 from lewm.model import LeWM
 from lewm.planning.mpc import run_mpc
@@ -184,6 +184,8 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Run the protocol for every seed in ``cfg.eval.seeds``; returns the results record."""
+    # Starts and goals are the dataset's states, set into today's env: they must be its own.
+    check_recorded_env(cfg.env, store.meta.env_id, store.meta.env_version, str(store.path))
     per_seed, solve_times = [], []
     t_all = time.perf_counter()
     total = cfg.eval.episodes * len(cfg.eval.seeds)
@@ -331,7 +333,7 @@ def evaluate_run(
     """`lewm eval`: load a run, evaluate it, write ``results.json`` (or ``out``)."""
     run_dir = Path(run_dir)
     probe = load_checkpoint(run_dir)
-    cfg = RunConfig.from_dict(_merge(probe.config.to_dict(), overrides))
+    cfg = apply_overrides(probe.config, overrides)
     device = resolve_device(cfg.train.device)
     model, _, meta = load_model(run_dir, device)
     store = EpisodeStore(data_path or cfg.data.path, in_memory=False)
@@ -344,12 +346,14 @@ def evaluate_run(
     return results
 
 
-def _merge(base: dict, overrides: list[str]) -> dict:
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """A copy of ``cfg`` with dotted ``key=value`` overrides applied (validated again)."""
     from lewm.config import apply_override
 
+    raw = cfg.to_dict()
     for ov in overrides:
-        apply_override(base, ov)
-    return base
+        apply_override(raw, ov)
+    return RunConfig.from_dict(raw)
 
 
 def _rejected_note(r: dict) -> str:
