@@ -15,7 +15,7 @@ from tests.conftest import tiny_config
 
 from lewm.checkpoint import CheckpointError, load_checkpoint, load_state_strict
 from lewm.config import RunConfig
-from lewm.evaluation.protocol import load_model
+from lewm.evaluation.protocol import evaluate_run, load_model
 from lewm.model import LeWM
 from lewm.runtime import generator
 from lewm.train import TrainingDiverged, lr_at, objective, open_datasets, train
@@ -176,3 +176,22 @@ def test_killed_run_resumes_to_the_same_weights(tiny_dataset, tmp_path):
     assert resumed.meta["step"] == full.meta["step"] == 30
     for k, v in full.state_dict.items():
         torch.testing.assert_close(resumed.state_dict[k], v, rtol=0, atol=0, msg=k)
+
+
+def test_keep_every_leaves_evaluable_snapshots_of_a_learning_curve(tiny_dataset, tmp_path):
+    cfg = tiny_config(tiny_dataset, "train.max_steps=6", "train.ckpt_every=2", "train.keep_every=4")
+    train(cfg, tmp_path / "run", progress=False)
+    snaps = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert snaps == ["step_000004"]  # every 4th step's checkpoint, not the others
+    snap = tmp_path / "run" / "snapshots" / "step_000004"
+    early, last = load_checkpoint(snap), load_checkpoint(tmp_path / "run")
+    assert early.meta["step"] == 4 and last.meta["step"] == 6 and early.config == cfg
+    assert not (snap / "checkpoint" / "training_state.pt").exists()  # weights only
+    assert any(not torch.equal(early.state_dict[k], last.state_dict[k]) for k in last.state_dict)
+    results = evaluate_run(snap, progress=False)  # a snapshot is a run directory of its own
+    assert results["step"] == 4 and (snap / "results.json").is_file()
+
+
+def test_keep_every_must_be_a_multiple_of_ckpt_every():
+    with pytest.raises(ValueError, match="train.keep_every.*multiple of train.ckpt_every"):
+        RunConfig.load(None, ["train.ckpt_every=500", "train.keep_every=750"])

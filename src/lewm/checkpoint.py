@@ -99,6 +99,30 @@ def save_checkpoint(
     return final
 
 
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_checkpoint(run_dir: str | Path, step: int) -> Path:
+    """Copy the run's current checkpoint (without its optimiser state) to
+    ``run_dir/snapshots/step_NNNNNN/checkpoint`` and return that snapshot's directory, itself a
+    run directory (``lewm eval RUN/snapshots/step_003000``): the points of a learning curve.
+
+    Written to a temporary name first, so a kill never leaves a half snapshot under the final name.
+    """
+    run_dir = Path(run_dir)
+    src = checkpoint_dir(run_dir)
+    dst = run_dir / SNAPSHOTS / f"step_{int(step):06d}"
+    tmp = dst.with_name(dst.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp / CKPT, ignore=shutil.ignore_patterns("training_state.pt"))
+    shutil.copy2(tmp / CKPT / "config.json", tmp / "config.json")
+    if dst.exists():
+        shutil.rmtree(dst)
+    tmp.rename(dst)
+    return dst
+
+
 def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     """Read a run's checkpoint (weights, config, meta) without building a model."""
     d = checkpoint_dir(run_dir)

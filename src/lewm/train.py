@@ -27,6 +27,7 @@ from lewm.checkpoint import (
     load_state_strict,
     load_training_state,
     save_checkpoint,
+    snapshot_checkpoint,
 )
 from lewm.config import RunConfig
 from lewm.data.clips import ClipDataset
@@ -217,6 +218,8 @@ def train(
             extra_meta,
             {"optimizer": opt.state_dict(), "step": at_step},
         )
+        if tc.keep_every and at_step % tc.keep_every == 0:
+            snapshot_checkpoint(run_dir, at_step)
 
     # Logging, progress, metrics and checkpoints from rank 0 only.
     tb = _tensorboard(run_dir) if tc.tensorboard and rank_ == 0 else None

@@ -64,6 +64,10 @@ class TrainConfig:
     """Validation batches per pass."""
     ckpt_every: int = 500
     """Steps between checkpoints."""
+    keep_every: int = 0
+    """Also keep every ``keep_every``-th step's checkpoint as ``RUN/snapshots/step_NNNNNN`` (a run
+    directory `lewm eval` reads: success against training length); a multiple of ckpt_every; 0
+    keeps none."""
     log_every: int = 20
     """Steps between metrics.jsonl records."""
     tensorboard: bool = False
@@ -91,5 +95,10 @@ class TrainConfig:
         for name in ("val_every", "val_batches", "ckpt_every", "log_every"):
             check(getattr(self, name) >= 1, f"train.{name}", "must be >= 1")
         check(self.threads >= 0, "train.threads", "must be >= 0")
+        check(
+            self.keep_every >= 0 and self.keep_every % self.ckpt_every == 0,
+            "train.keep_every",
+            f"must be 0 or a multiple of train.ckpt_every ({self.ckpt_every})",
+        )
         for name in ("var", "cov", "time_sim", "time_var", "time_cov", "idm"):
             check(getattr(self, f"pldm_{name}") >= 0, f"train.pldm_{name}", "must be >= 0")
