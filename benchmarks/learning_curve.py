@@ -72,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         res, source = run_results(point, req, args.data, progress=True)
         step = int(res["step"])
         per_seed = [round(100 * s["success"]) for s in res["per_seed"]]
-        mins = minutes.get(step)
+        logged = [s for s in minutes if s <= step]  # the last step may fall between log records
+        mins = minutes[max(logged)] if logged else None
         rows.append(
             [
                 step,
                 "–" if mins is None else f"{mins:.1f}",
                 ", ".join(str(v) for v in per_seed),
-                f"{100 * res['success_mean']:.1f}% ± {100 * res['success_ci95']:.1f}",
+                f"{100 * res['success_mean']:.1f}%"
+                + (f" ± {100 * res['success_ci95']:.1f}" if len(per_seed) > 1 else " (1 seed)"),
                 f"{100 * res['random_success_mean']:.1f}%",
                 source,
             ]
