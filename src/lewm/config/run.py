@@ -81,5 +81,12 @@ class RunConfig:
             apply_override(raw, ov)
         return cls.from_dict(raw)
 
+    def with_overrides(self, overrides: list[str] | tuple[str, ...]) -> RunConfig:
+        """A copy with dotted ``section.key=value`` overrides applied (validated again)."""
+        raw = self.to_dict()
+        for ov in overrides:
+            apply_override(raw, ov)
+        return self.from_dict(raw)
+
     def replace(self, **sections: Any) -> RunConfig:
         return dataclasses.replace(self, **sections)

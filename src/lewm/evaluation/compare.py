@@ -31,7 +31,6 @@ from lewm.config import RunConfig
 from lewm.data.store import EpisodeStore
 from lewm.evaluation.planner import LatentPlanner
 from lewm.evaluation.protocol import (
-    apply_overrides,
     confidence_interval,
     draw_pairs,
     evaluate_run,
@@ -82,7 +81,7 @@ def _expected_pairs(
     store: EpisodeStore, req: dict, cfg: RunConfig
 ) -> list[list[tuple[int, int, int]]]:
     """The requested pairs, drawn as `lewm eval` draws them (unsolved starts only if asked)."""
-    ev_cfg = apply_overrides(cfg, _eval_overrides(req))
+    ev_cfg = cfg.with_overrides(_eval_overrides(req))
     return [
         [(p.episode, p.start, p.goal) for p in draw_pairs(ev_cfg, store, seed)[0]]
         for seed in req["seeds"]

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lewm.baselines.registry import goal_distance
-from lewm.config import PlanConfig, RunConfig, apply_override
+from lewm.config import PlanConfig, RunConfig
 from lewm.data.store import EpisodeStore
 from lewm.envs import check_recorded_env, make
 from lewm.evaluation.diagnose_models import (
@@ -116,10 +116,7 @@ def open_diagnosis(
     if isinstance(overrides, dict):
         cfg = RunConfig.from_dict(overrides)
     else:
-        raw = ckpt_cfg.to_dict()
-        for ov in overrides:
-            apply_override(raw, ov)
-        cfg = RunConfig.from_dict(raw)
+        cfg = ckpt_cfg.with_overrides(overrides)
     path = Path(data or cfg.data.path)
     if not path.is_file():
         raise FileNotFoundError(

@@ -333,7 +333,7 @@ def evaluate_run(
     """`lewm eval`: load a run, evaluate it, write ``results.json`` (or ``out``)."""
     run_dir = Path(run_dir)
     probe = load_checkpoint(run_dir)
-    cfg = apply_overrides(probe.config, overrides)
+    cfg = probe.config.with_overrides(overrides)
     device = resolve_device(cfg.train.device)
     model, _, meta = load_model(run_dir, device)
     store = EpisodeStore(data_path or cfg.data.path, in_memory=False)
@@ -344,16 +344,6 @@ def evaluate_run(
     out_path = Path(out) if out else run_dir / "results.json"
     out_path.write_text(json.dumps(results, indent=2) + "\n")
     return results
-
-
-def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
-    """A copy of ``cfg`` with dotted ``key=value`` overrides applied (validated again)."""
-    from lewm.config import apply_override
-
-    raw = cfg.to_dict()
-    for ov in overrides:
-        apply_override(raw, ov)
-    return RunConfig.from_dict(raw)
 
 
 def _rejected_note(r: dict) -> str:
