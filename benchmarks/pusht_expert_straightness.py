@@ -1,5 +1,5 @@
 """Is the Push-T expert's zig-zag its noise? Agent/block straightness of expert rollouts with and
-without the action noise, in memory (no dataset written).
+without the action noise, and of `expert_smooth`, in memory (no dataset written).
 
     python benchmarks/pusht_expert_straightness.py --episodes 30
 
@@ -21,11 +21,17 @@ from data_straightness import straightness  # noqa: E402
 
 from lewm.envs import make, make_policy  # noqa: E402
 
-SETTINGS = {
-    "expert (data default)": {},
-    "no noise, no bursts": {"noise_std": 0.0, "burst_prob": 0.0},
-    "no noise, push_speed 0.2": {"noise_std": 0.0, "burst_prob": 0.0, "push_speed": 0.2},
-}
+QUIET = {"noise_std": 0.0, "burst_prob": 0.0}
+# (label, policy, constructor kwargs)
+SETTINGS = [
+    ("expert (data default)", "expert", {}),
+    ("expert, no noise, no bursts", "expert", QUIET),
+    ("expert, no noise, push_speed 0.2", "expert", {**QUIET, "push_speed": 0.2}),
+    ("expert, min_push 10, hold_width 14", "expert", {"min_push": 10, "hold_width": 14.0}),
+    ("expert, walk_speed 0.5", "expert", {"walk_speed": 0.5}),
+    ("expert_smooth (data default)", "expert_smooth", {}),
+    ("expert_smooth, no noise, no bursts", "expert_smooth", QUIET),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,15 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     env = make("pusht", image_size=16)
     rows = []
-    for name, kwargs in SETTINGS.items():
-        states, starts, lengths, solved = [], [], [], 0
+    for name, policy_name, kwargs in SETTINGS:
+        states, starts, lengths, solved, block_moving = [], [], [], 0, 0
         for ep in range(args.episodes):
             env.reset(seed=1000 + ep)
-            policy = make_policy("pusht", "expert", env, ep, **kwargs)
+            policy = make_policy("pusht", policy_name, env, ep, **kwargs)
             policy.reset()
             starts.append(len(states))
             for _ in range(args.steps):
-                states.append(env.get_state())
+                s = env.get_state()
+                states.append(s)
+                block_moving += bool(np.hypot(s[7], s[8]) > 5.0)  # cog speed, px/s
                 env.step(policy.act(env))
                 if env.is_success():
                     solved += 1
@@ -60,10 +68,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"{block[0]:+.2f}",
                 f"{solved}/{args.episodes}",
                 f"{np.mean(lengths):.0f}",
+                f"{block_moving / len(states):.2f}",
             ]
         )
     env.close()
-    headers = ["policy", "agent straightness", "agent move px", "block", "solved", "mean len"]
+    headers = [
+        "policy",
+        "agent straightness",
+        "agent move px",
+        "block",
+        "solved",
+        "mean len",
+        "block moving",
+    ]
     print(table(headers, rows))
     return 0
 

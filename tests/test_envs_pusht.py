@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from tests.conftest import tiny_config
 
 from lewm.envs import make, make_policy
@@ -21,6 +22,7 @@ from lewm.envs.pusht_geometry import (
     block_wall_overlap,
     pose_from_cog,
 )
+from lewm.metrics import trajectory_straightness
 
 REFERENCE = Path(__file__).parent / "data" / "pusht_reference.npz"
 # Reference trajectories that push the T into a wall and keep pushing, so the kinematic agent
@@ -279,6 +281,35 @@ def test_expert_long_keeps_pushing_to_new_targets_after_success(env):
             moved_after = max(moved_after, float(np.hypot(*(s[4:6] - first[4:6]))))
     assert first is not None and pol.targets_reached >= 2, pol.targets_reached
     assert moved_after > 50.0  # it kept pushing the block after the first success
+
+
+def test_expert_smooth_solves_with_straighter_agent_paths(env):
+    """expert_smooth keeps the expert's success but its agent path, sampled once per latent
+    step (5 env steps), turns less: the reason it exists (docs/pusht.md)."""
+
+    def rollouts(name):
+        paths, solved = [], 0
+        for i in range(12):
+            env.reset(seed=700 + i)
+            pol = make_policy("pusht", name, env, i, noise_std=0.0, burst_prob=0.0)
+            pol.reset()
+            xy = [env.get_state()[:2]]
+            for _ in range(300):
+                info = env.step(pol.act(env))[4]
+                xy.append(info["state"][:2])
+                if info["success"]:
+                    solved += 1
+                    break
+            if len(xy) >= 15:
+                paths.append(torch.as_tensor(np.asarray(xy[::5], dtype=np.float64)))
+        return trajectory_straightness(paths), solved
+
+    smooth, smooth_solved = rollouts("expert_smooth")
+    expert, _ = rollouts("expert")
+    assert smooth_solved >= 11, smooth_solved
+    assert smooth > expert + 0.15, (smooth, expert)
+    with pytest.raises(ValueError, match="walk_speed"):
+        make_policy("pusht", "expert_smooth", env, 0, walk_speed=0.0)
 
 
 def test_surprise_hooks_and_bad_input(env):

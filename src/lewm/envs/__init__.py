@@ -42,6 +42,7 @@ ENVS: dict[str, EnvEntry] = {
             "random": "lewm.envs.pusht_policies:RandomPolicy",
             "expert": "lewm.envs.pusht_policies:ExpertPolicy",
             "expert_long": "lewm.envs.pusht_policies:LongExpertPolicy",
+            "expert_smooth": "lewm.envs.pusht_policies:SmoothExpertPolicy",
         },
     ),
     "reacher": EnvEntry(

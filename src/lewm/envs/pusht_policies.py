@@ -17,6 +17,12 @@ alternates two phases:
 
 Gaussian action noise and short random bursts make the trajectories diverse.
 
+`SmoothExpertPolicy` ("expert_smooth") is the same expert with settings chosen for smoother
+agent paths (docs/pusht.md, `benchmarks/pusht_expert_straightness.py`): it walks at most 60 px
+of target offset per step (the default expert walks at up to 100 px, so its path around the T
+turns through ~90 degrees per latent step), keeps a push under way while the agent stays within
+14 px of the contact line and for at least 10 pushing steps, and pushes more slowly (25 px).
+
 `ExpertPolicy` stops at success (the collector ends the episode). `LongExpertPolicy`
 ("expert_long") does not: each time it reaches its current target it draws a new random target
 pose and keeps pushing, with the same noise, until the episode budget runs out — like the
@@ -48,7 +54,13 @@ from lewm.envs.pusht_geometry import (
     wrap_angle,
 )
 
-__all__ = ["ExpertPolicy", "LongExpertPolicy", "RandomPolicy", "PUSH_CANDIDATES"]
+__all__ = [
+    "ExpertPolicy",
+    "LongExpertPolicy",
+    "SmoothExpertPolicy",
+    "RandomPolicy",
+    "PUSH_CANDIDATES",
+]
 
 
 def _candidates() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -89,6 +101,11 @@ class ExpertPolicy:
         burst_len: maximum burst length in steps.
         push_speed: action magnitude while pushing (0..1; 1 = 100-px relative target).
         angle_weight: px of position error one radian of angle error is worth when scoring.
+        min_push: steps a chosen push is kept once the agent pushes (unless it stops reducing
+            the error) before a better push may replace it; 0 re-chooses at every step.
+        switch_ratio: a push is replaced when its score falls below this share of the best.
+        walk_speed: largest action magnitude while walking to a stand-off point (0..1].
+        hold_width: px across the contact line within which a push under way keeps pushing.
     """
 
     ends_on_success = True
@@ -101,11 +118,20 @@ class ExpertPolicy:
         burst_len: int = 4,
         push_speed: float = 0.35,
         angle_weight: float = 80.0,
+        min_push: int = 0,
+        switch_ratio: float = 0.5,
+        walk_speed: float = 1.0,
+        hold_width: float = 8.0,
     ) -> None:
         if noise_std < 0 or not 0 <= burst_prob <= 1 or burst_len < 1 or push_speed <= 0:
             raise ValueError(
                 "need noise_std >= 0, 0 <= burst_prob <= 1, burst_len >= 1, push_speed > 0; got "
                 f"{noise_std}, {burst_prob}, {burst_len}, {push_speed}"
+            )
+        if min_push < 0 or not 0 <= switch_ratio <= 1 or not 0 < walk_speed <= 1:
+            raise ValueError(
+                "need min_push >= 0, 0 <= switch_ratio <= 1, 0 < walk_speed <= 1; got "
+                f"{min_push}, {switch_ratio}, {walk_speed}"
             )
         self.rng = rng
         self.noise_std = float(noise_std)
@@ -113,10 +139,15 @@ class ExpertPolicy:
         self.burst_len = int(burst_len)
         self.push_speed = float(push_speed)
         self.angle_weight = float(angle_weight)
+        self.min_push = int(min_push)
+        self.switch_ratio = float(switch_ratio)
+        self.walk_speed = float(walk_speed)
+        self.hold_width = float(hold_width)
         self.reset()
 
     def reset(self) -> None:
         self._push: int | None = None
+        self._pushed = 0  # steps spent pushing with the current push
         self._burst = 0
 
     # ------------------------------------------------------------------------------ acting
@@ -136,7 +167,13 @@ class ExpertPolicy:
         agent, block, target = s[0:2], s[4:7], self._goal(s)
         scores = self.push_scores(block, target)
         best = int(np.argmax(scores))
-        if self._push is None or scores[self._push] < 0.5 * scores[best]:
+        committed = self._push is not None and 0 < self._pushed < self.min_push
+        if self._push is None or (
+            not (committed and scores[self._push] > 0)
+            and scores[self._push] < self.switch_ratio * scores[best]
+        ):
+            if self._push != best:
+                self._pushed = 0
             self._push = best
         if scores[self._push] <= 0:
             return np.zeros(2)
@@ -146,7 +183,11 @@ class ExpertPolicy:
         rel = agent - contact
         along = float(rel @ direction)
         across = float(rel @ np.array([-direction[1], direction[0]]))
-        if abs(across) < 8.0 and -(AGENT_RADIUS + 12.0) < along < 0.0:
+        # A push under way keeps going while the agent stays within `hold_width` of the contact
+        # line (the T turns under it); a new one starts only on the line (8 px).
+        width = self.hold_width if self._pushed > 0 else 8.0
+        if abs(across) < width and -(AGENT_RADIUS + 12.0) < along < 0.0:
+            self._pushed += 1
             return direction * self.push_speed - 0.05 * across * np.array(
                 [-direction[1], direction[0]]
             )
@@ -207,7 +248,11 @@ class ExpertPolicy:
                 phi = phi_a + math.copysign(min(abs(dphi), math.radians(35.0)), dphi)
                 way = centre + radius * np.array([math.cos(phi), math.sin(phi)])
             way = np.clip(way, FREE_LO + 2.0, FREE_HI - 2.0)
-        return np.clip((way - agent) / 60.0, -1.0, 1.0)
+        step = (way - agent) / 60.0
+        norm = float(np.hypot(*step))
+        if self.walk_speed < 1.0 and norm > self.walk_speed:  # 1: the historical clip only
+            step = step * (self.walk_speed / norm)
+        return np.clip(step, -1.0, 1.0)
 
     @staticmethod
     def _path_clear(a: np.ndarray, b: np.ndarray, block: np.ndarray) -> bool:
@@ -253,3 +298,28 @@ class LongExpertPolicy(ExpertPolicy):
             self._push = None
             self.targets_reached += 1
         return self._target
+
+
+class SmoothExpertPolicy(ExpertPolicy):
+    """The expert with smoother agent paths ("expert_smooth", see the module docstring): the
+    same arguments as `ExpertPolicy`, other defaults (walk_speed 0.6, push_speed 0.25,
+    min_push 10, hold_width 14). Stops at success, like `ExpertPolicy`."""
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        *,
+        walk_speed: float = 0.6,
+        push_speed: float = 0.25,
+        min_push: int = 10,
+        hold_width: float = 14.0,
+        **kwargs: float,
+    ) -> None:
+        super().__init__(
+            rng,
+            walk_speed=walk_speed,
+            push_speed=push_speed,
+            min_push=min_push,
+            hold_width=hold_width,
+            **kwargs,
+        )
