@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lewm.cli.args import add_verb, progress
+from lewm.envs import ENVS
 
 
 def register(sub) -> None:
@@ -11,7 +12,10 @@ def register(sub) -> None:
     p.add_argument("--episodes", type=int, required=True, help="number of episodes")
     p.add_argument("--image-size", type=int, default=64, help="square render size (default 64)")
     p.add_argument(
-        "--policy", default="expert", help="data policy: expert | random (default expert)"
+        "--policy",
+        default="expert",
+        help="data policy (default expert): "
+        + "; ".join(f"{name}: {' | '.join(entry.policies)}" for name, entry in ENVS.items()),
     )
     p.add_argument("--out", required=True, help="output .h5 path")
     p.add_argument("--seed", type=int, default=0, help="collection seed (default 0)")
