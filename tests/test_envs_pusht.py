@@ -310,6 +310,8 @@ def test_expert_smooth_solves_with_straighter_agent_paths(env):
     assert smooth > expert + 0.15, (smooth, expert)
     with pytest.raises(ValueError, match="walk_speed"):
         make_policy("pusht", "expert_smooth", env, 0, walk_speed=0.0)
+    with pytest.raises(ValueError, match="hold_width"):
+        make_policy("pusht", "expert_smooth", env, 0, hold_width=-1.0)
 
 
 def test_surprise_hooks_and_bad_input(env):

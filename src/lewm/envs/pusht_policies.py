@@ -128,10 +128,10 @@ class ExpertPolicy:
                 "need noise_std >= 0, 0 <= burst_prob <= 1, burst_len >= 1, push_speed > 0; got "
                 f"{noise_std}, {burst_prob}, {burst_len}, {push_speed}"
             )
-        if min_push < 0 or not 0 <= switch_ratio <= 1 or not 0 < walk_speed <= 1:
+        if min_push < 0 or not 0 <= switch_ratio <= 1 or not 0 < walk_speed <= 1 or hold_width < 0:
             raise ValueError(
-                "need min_push >= 0, 0 <= switch_ratio <= 1, 0 < walk_speed <= 1; got "
-                f"{min_push}, {switch_ratio}, {walk_speed}"
+                "need min_push >= 0, 0 <= switch_ratio <= 1, 0 < walk_speed <= 1, hold_width >= 0; "
+                f"got {min_push}, {switch_ratio}, {walk_speed}, {hold_width}"
             )
         self.rng = rng
         self.noise_std = float(noise_std)
