@@ -114,6 +114,10 @@ def test_cli_prints_four_rows_on_the_eval_pairs(tiny_run, capsys):
     steps = rec["latent_checks"]["steps"]
     assert len(steps) == 6 and steps[0]["pred_error"] == 0.0 and steps[0]["copy_error"] == 0.0
     assert rec["probe"]["kind"] == "linear" and 0.0 <= rec["probe"]["within_tolerance"] <= 1.0
+    assert "latent sensitivity at the success tolerance" in out
+    sens = rec["latent_sensitivity"]["columns"]
+    assert [c["column"] for c in sens] == ["agent_x", "agent_y"]
+    assert all(c["n"] > 0 and c["latent_median"] >= 0.0 for c in sens)
 
 
 def test_latent_checks_see_a_perfect_model_as_perfect(tmp_path):
@@ -139,6 +143,61 @@ def test_latent_checks_see_a_perfect_model_as_perfect(tmp_path):
     for s in res["steps"][2:5]:
         assert s["pred_error"] < 0.1 * s["copy_error"], s
         assert s["rho_encoder"] > 0.95 and s["rho_model"] > 0.95, s
+
+
+class MaskEncoder(torch.nn.Module):
+    """A stand-in encoder whose 'embedding' is the flattened mask of pixels within 10 of one
+    colour (or the whole image when ``rgb`` is None): it sees that object and nothing else."""
+
+    def __init__(self, image_size: int, rgb: tuple[int, int, int] | None):
+        super().__init__()
+        self.cfg = tiny_config("unused.h5", f"model.image_size={image_size}").model
+        self.rgb = rgb
+
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:  # (B,T,H,W,3) -> (B,T,H*W*c)
+        px = pixels.float()
+        if self.rgb is not None:
+            px = ((px - torch.tensor(self.rgb, dtype=torch.float32)).abs().amax(-1) <= 10).float()
+        return px.flatten(2)
+
+
+def test_latent_sensitivity_finds_what_the_encoder_ignores(tmp_path):
+    """On Push-T, an encoder that sees only the agent weighs the agent columns and gives the
+    block's position and angle zero weight at their tolerances, and the verdict names the
+    imbalance; an encoder that sees the whole image weighs every column; the env is restored."""
+    from lewm.data.collect import collect
+    from lewm.envs.pusht_render import AGENT_BLUE
+    from lewm.evaluation.diagnose_sensitivity import (
+        format_sensitivity,
+        latent_sensitivity,
+        sensitivity_verdict,
+    )
+
+    path = collect("pusht", tmp_path / "p.h5", episodes=20, image_size=64, seed=1, progress=False)
+    store = EpisodeStore(path)
+    cfg = tiny_config(path, "env=pusht", "model.image_size=64")
+    env = make("pusht", image_size=64)
+    env.reset(seed=0)
+    before = env.get_state()
+    agent_only = Run(tmp_path, MaskEncoder(64, AGENT_BLUE), cfg, {}, store, torch.device("cpu"))
+    res = latent_sensitivity(agent_only, env, states=12, seed=0)
+    assert np.array_equal(env.get_state(), before)
+    lat = {c["column"]: c["latent_median"] for c in res["columns"]}
+    assert set(lat) == set(env.success_tolerances)
+    assert lat["agent_x"] > 0 and lat["agent_y"] > 0, lat
+    assert lat["block_x"] == lat["block_y"] == lat["block_angle"] == 0.0, lat
+    for c in res["columns"]:
+        assert c["n"] + c["skipped"] == 12 and c["n"] > 0
+        assert c["success_distance_median"] == pytest.approx(1.0, abs=1e-6)
+    line = sensitivity_verdict(res)
+    assert line and "agent_" in line and "infinitely more than block_" in line, line
+    assert "block_angle" in format_sensitivity(res)
+    whole = Run(tmp_path, MaskEncoder(64, None), cfg, {}, store, torch.device("cpu"))
+    res = latent_sensitivity(whole, env, states=12, seed=0)
+    assert all(c["latent_median"] > 0 for c in res["columns"]), res["columns"]
+    assert latent_sensitivity(whole, env, tolerances={}) is None
+    with pytest.raises(ValueError, match="unknown state columns"):
+        latent_sensitivity(whole, env, tolerances={"nope": 1.0})
 
 
 def test_run_without_its_dataset_is_refused(tiny_dataset, tmp_path):

@@ -70,6 +70,12 @@ def register(sub) -> None:
         "--probe-episodes", type=int, default=300, help="training episodes fitting it (300)"
     )
     p.add_argument("--windows", type=int, default=256, help="test windows of the latent checks")
+    p.add_argument(
+        "--sensitivity-states",
+        type=int,
+        default=40,
+        help="test states of the latent sensitivity at the success tolerance (40)",
+    )
     p.add_argument("--rows", default="1,2,3,4", help="rows to run, e.g. 1,4 (default all)")
     add_overrides(p, "plan.iterations=10 (plan.* / eval.*)")
 
@@ -130,6 +136,7 @@ def cmd_diagnose(args) -> int:
         probe=args.probe,
         probe_episodes=args.probe_episodes,
         windows=args.windows,
+        sensitivity_states=args.sensitivity_states,
         rows=rows,
     )
     rec = diagnose_run(

@@ -35,6 +35,9 @@ class LeWMEnv(gymnasium.Env, abc.ABC):
     # change recolours, and its new colour. The physical violation is `surprise_teleport`.
     surprise_object: ClassVar[str] = ""
     surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
+    # For `lewm diagnose`'s latent sensitivity: state column -> the change of that column alone
+    # that puts a state exactly at the success tolerance (success_distance 1). Empty: not known.
+    success_tolerances: ClassVar[dict[str, float]] = {}
 
     def __init__(
         self,

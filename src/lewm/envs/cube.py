@@ -99,6 +99,11 @@ class CubeEnv(LeWMEnv):
         "target_yaw",
     )
     success_radius: ClassVar[float] = SUCCESS_RADIUS
+    success_tolerances: ClassVar[dict[str, float]] = {
+        "cube_x": SUCCESS_RADIUS,
+        "cube_y": SUCCESS_RADIUS,
+        "cube_z": SUCCESS_RADIUS,
+    }
     surprise_object: ClassVar[str] = "cube"
     surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
 

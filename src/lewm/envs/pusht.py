@@ -123,6 +123,15 @@ class PushTEnv(LeWMEnv):
     )
     surprise_object: ClassVar[str] = "block"
     surprise_colour: ClassVar[tuple[int, int, int]] = (220, 30, 30)
+    # Each alone at its tolerance gives success distance 1 (the position norm covers agent and
+    # block together).
+    success_tolerances: ClassVar[dict[str, float]] = {
+        "agent_x": SUCCESS_POS,
+        "agent_y": SUCCESS_POS,
+        "block_x": SUCCESS_POS,
+        "block_y": SUCCESS_POS,
+        "block_angle": SUCCESS_ANGLE,
+    }
 
     def __init__(
         self,

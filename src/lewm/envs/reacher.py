@@ -84,6 +84,7 @@ class ReacherEnv(LeWMEnv):
         "target_wrist",
     )
     success_tol: ClassVar[float] = SUCCESS_TOL
+    success_tolerances: ClassVar[dict[str, float]] = {"shoulder": SUCCESS_TOL, "wrist": SUCCESS_TOL}
     surprise_object: ClassVar[str] = "arm"
     surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
 

@@ -84,6 +84,10 @@ class TwoRoomEnv(LeWMEnv):
         "door_y",
     )
     success_radius: ClassVar[float] = SUCCESS_RADIUS
+    success_tolerances: ClassVar[dict[str, float]] = {
+        "agent_x": SUCCESS_RADIUS,
+        "agent_y": SUCCESS_RADIUS,
+    }
     surprise_object: ClassVar[str] = "agent"
     surprise_colour: ClassVar[tuple[int, int, int]] = (0, 0, 255)
 

@@ -20,7 +20,8 @@ Rows 1-2 step the simulator once per candidate env step, so they get their own s
 (``--sim-samples`` x ``--sim-iterations``, default 100 x 5, printed beside them) and run one
 episode per task on worker processes (torch one thread each). Rows 3-4 use the run's planner.
 Beside the rows: the random floor, the solved-start share, the probe's held-out accuracy and the
-per-step latent checks (`diagnose_latent`). Everything goes to ``RUN_DIR/diagnose.json``.
+per-step latent checks (`diagnose_latent`) and the latent sensitivity at the success tolerance
+(`diagnose_sensitivity`). Everything goes to ``RUN_DIR/diagnose.json``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ from lewm.evaluation.diagnose_rows import (
     open_diagnosis,
     probe_row,
     sim_episode,
+)
+from lewm.evaluation.diagnose_sensitivity import (
+    format_sensitivity,
+    latent_sensitivity,
+    sensitivity_verdict,
 )
 from lewm.evaluation.protocol import confidence_interval, draw_pairs
 
@@ -147,6 +153,7 @@ def diagnose_run(
     pairs = {seed: draw_pairs(cfg, run.store, seed)[0] for seed in cfg.eval.seeds}
     # Cheap, and it fails early (e.g. no test episode long enough) before the costly rows.
     checks = latent_checks(run, env, settings.windows, seed=0)
+    sensitivity = latent_sensitivity(run, env, settings.sensitivity_states, seed=0)
     rows = _sim_summaries(run, settings, pairs, progress)
     extra = _model_rows(run, env, settings, pairs, progress, rows)
     env.close()
@@ -165,9 +172,13 @@ def diagnose_run(
         "rows": [rows[r] for r in sorted(rows)],
         **extra,
         "latent_checks": checks,
+        "latent_sensitivity": sensitivity,
         "total_seconds": time.perf_counter() - t_all,
     }
     record["verdict"] = verdict(record)
+    lopsided = sensitivity_verdict(sensitivity)
+    if lopsided:
+        record["verdict"].append(lopsided)
     path = Path(out) if out else run.run_dir / "diagnose.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return record
@@ -289,5 +300,7 @@ def format_diagnosis(rec: dict) -> str:
     lines += rec["verdict"]
     lines.append("latent checks per step of the horizon:")
     lines.append(format_latent_checks(rec["latent_checks"]))
+    lines.append("latent sensitivity at the success tolerance:")
+    lines.append(format_sensitivity(rec["latent_sensitivity"]))
     lines.append(f"total {rec['total_seconds'] / 60:.1f} min")
     return "\n".join(lines)

@@ -71,6 +71,8 @@ class DiagnoseSettings:
     """Adam steps of the MLP probe."""
     windows: int = 256
     """Test windows of the latent checks."""
+    sensitivity_states: int = 40
+    """Test states of the latent sensitivity (each rendered twice per state column)."""
     rows: tuple[int, ...] = (1, 2, 3, 4)
     """Rows to run."""
 
@@ -82,7 +84,11 @@ class DiagnoseSettings:
                 f"--sim-elites must be in [1, --sim-samples={self.sim_samples}], got "
                 f"{self.sim_elites}"
             )
-        for name, v in (("sim-iterations", self.sim_iterations), ("workers", self.workers)):
+        for name, v in (
+            ("sim-iterations", self.sim_iterations),
+            ("workers", self.workers),
+            ("sensitivity-states", self.sensitivity_states),
+        ):
             if v < 1:
                 raise ValueError(f"--{name} must be >= 1, got {v}")
         if self.probe not in ("mlp", "linear"):
