@@ -196,6 +196,12 @@ def test_latent_sensitivity_finds_what_the_encoder_ignores(tmp_path):
     res = latent_sensitivity(whole, env, states=12, seed=0)
     assert all(c["latent_median"] > 0 for c in res["columns"]), res["columns"]
     assert latent_sensitivity(whole, env, tolerances={}) is None
+    # A column the success test ignores (the target pose) is measured but never blamed.
+    res = latent_sensitivity(
+        agent_only, env, states=6, tolerances={"agent_x": 20.0, "target_x": 50.0}
+    )
+    assert {c["column"]: c["success_distance_median"] for c in res["columns"]}["target_x"] == 0
+    assert sensitivity_verdict(res) is None
     with pytest.raises(ValueError, match="unknown state columns"):
         latent_sensitivity(whole, env, tolerances={"nope": 1.0})
 

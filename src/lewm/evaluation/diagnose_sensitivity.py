@@ -122,11 +122,18 @@ def latent_sensitivity(
 
 
 def sensitivity_verdict(res: dict | None) -> str | None:
-    """One line when, at scale 1, the lightest column moves the latent less than ``LOPSIDED``
-    times the heaviest; None otherwise."""
+    """One line when, at scale 1, the lightest column of the success test moves the latent less
+    than ``LOPSIDED`` times the heaviest; None otherwise."""
     if not res:
         return None
-    at_tol = [c for c in res["columns"] if c["scale"] == 1.0 and np.isfinite(c["latent_median"])]
+    # Only columns the success test reads (a moved arm joint of Cube has success distance 0).
+    at_tol = [
+        c
+        for c in res["columns"]
+        if c["scale"] == 1.0
+        and np.isfinite(c["latent_median"])
+        and (c["success_distance_median"] or 0.0) > 0.0
+    ]
     if len(at_tol) < 2:
         return None
     heavy = max(at_tol, key=lambda c: c["latent_median"])
