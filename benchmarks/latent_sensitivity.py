@@ -15,8 +15,11 @@ Usage: python benchmarks/latent_sensitivity.py RUN_DIR [--data D] [--states 40]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported, as the CLI does
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402

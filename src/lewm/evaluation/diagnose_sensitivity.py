@@ -72,27 +72,30 @@ def latent_sensitivity(
     out = []
     saved = env.get_state()
     try:
+        # The unmoved frames are rendered and encoded once, shared by every column and scale.
+        unmoved = []
+        for s in start_states:
+            env.set_state(s.astype(np.float32))
+            unmoved.append(env.render())
+        z_unmoved = _encode(run, unmoved)
         for col, t in tol.items():
             j = names.index(col)
             for scale in scales:
-                before, after, sd, skipped = [], [], [], 0
-                for s in start_states:
+                keep, after, sd, skipped = [], [], [], 0
+                for i, s in enumerate(start_states):
                     moved = s.copy()
                     moved[j] += rng.choice([-1.0, 1.0]) * scale * t
                     try:
-                        env.set_state(s.astype(np.float32))
-                        f0 = env.render()
                         env.set_state(moved.astype(np.float32))
-                        f1 = env.render()
                     except ValueError:
                         skipped += 1
                         continue
-                    before.append(f0)
-                    after.append(f1)
+                    keep.append(i)
+                    after.append(env.render())
                     sd.append(env.success_distance(moved, s))
                 lat = (
-                    latent_distance(_encode(run, after), _encode(run, before), dist).numpy()
-                    if before
+                    latent_distance(_encode(run, after), z_unmoved[keep], dist).numpy()
+                    if keep
                     else np.array([np.nan])
                 )
                 out.append(
@@ -101,7 +104,7 @@ def latent_sensitivity(
                         "tolerance": float(t),
                         "scale": float(scale),
                         "moved_by": float(scale * t),
-                        "n": len(before),
+                        "n": len(keep),
                         "skipped": skipped,
                         "success_distance_median": float(np.median(sd)) if sd else None,
                         "latent_median": float(np.median(lat)),
