@@ -121,6 +121,10 @@ def _worker(rank, data, out):
     res = train(_cfg(data), run, resume=True, progress=False)  # steps 3..5
     assert res.step == 6
     torch.save(res.model.state_dict(), out / f"weights{rank}.pt")
+    # A schedule on the wall clock: every rank must take rank 0's clock (same rate, same stop).
+    timed = _cfg(data, "train.schedule=minutes", "train.max_minutes=0.02", "train.max_steps=10000")
+    res = train(timed, out / "timed", progress=False)
+    torch.save({"step": res.step, "weights": res.model.state_dict()}, out / f"timed{rank}.pt")
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +182,13 @@ def test_two_process_training_matches_one_process(ddp_out, data12, tmp_path):
     ddp_curve, single_curve = trajectory(ddp_out / "run"), trajectory(tmp_path / "single")
     assert ddp_curve[:, 0].tolist() == list(range(1, 7))
     torch.testing.assert_close(ddp_curve, single_curve, rtol=1e-4, atol=1e-6)
+
+
+def test_minutes_schedule_keeps_ranks_identical(ddp_out):
+    t0, t1 = (torch.load(ddp_out / f"timed{r}.pt") for r in range(WORLD))
+    assert t0["step"] == t1["step"] > 1
+    for k in t0["weights"]:
+        assert torch.equal(t0["weights"][k], t1["weights"][k]), k
 
 
 def test_torchrun_cli(data12, tmp_path):

@@ -13,8 +13,13 @@ import pytest
 import torch
 from tests.conftest import tiny_config
 
-from lewm.checkpoint import CheckpointError, load_checkpoint, load_state_strict
-from lewm.config import RunConfig
+from lewm.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state_strict,
+    load_training_state,
+)
+from lewm.config import ConfigError, RunConfig
 from lewm.evaluation.protocol import evaluate_run, load_model
 from lewm.model import LeWM
 from lewm.runtime import generator
@@ -119,6 +124,52 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[-1] < 1e-5
+
+
+def test_minutes_schedule_follows_the_clock_and_ends_at_zero():
+    cfg = RunConfig.load(
+        None,
+        [
+            "train.lr=1e-3",
+            "train.warmup_frac=0.1",
+            "train.schedule=minutes",
+            "train.max_minutes=10",
+        ],
+    )
+    # Early steps of a long step budget: the clock, not the step count, sets the rate.
+    assert lr_at(5, cfg, 100_000, time_frac=0.05) == pytest.approx(0.5e-3)
+    assert lr_at(5, cfg, 100_000, time_frac=0.1) == pytest.approx(1e-3)
+    assert lr_at(5, cfg, 100_000, time_frac=0.55) == pytest.approx(0.5e-3)
+    fracs = [i / 100 for i in range(10, 101)]
+    lrs = [lr_at(50, cfg, 100_000, f) for f in fracs]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    # The steps running out first end the schedule too.
+    assert lr_at(100, cfg, 100, time_frac=0.2) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_minutes_schedule_needs_a_time_budget():
+    with pytest.raises(ConfigError, match="train.schedule"):
+        RunConfig.load(None, ["train.schedule=minutes"])
+    with pytest.raises(ConfigError, match="train.schedule"):
+        RunConfig.load(None, ["train.schedule=hours", "train.max_minutes=1"])
+
+
+def test_time_capped_run_anneals_under_the_minutes_schedule(tiny_dataset, tmp_path):
+    """A step schedule cut by max_minutes stops at a high rate; 'minutes' ends near 0 and keeps
+    the time it spent for a resume."""
+    common = ["train.max_steps=100000", "train.max_minutes=0.05", "train.warmup_frac=0"]
+    common += ["train.val_every=100000", "train.ckpt_every=100000", "train.log_every=1"]
+    for schedule in ("steps", "minutes"):
+        cfg = tiny_config(tiny_dataset, *common, f"train.schedule={schedule}")
+        result = train(cfg, tmp_path / schedule, progress=False)
+        assert 1 < result.step < 100000
+        lrs = [json.loads(line)["lr"] for line in (tmp_path / schedule / "metrics.jsonl").open()]
+        if schedule == "steps":
+            assert lrs[-1] > 0.99 * cfg.train.lr
+        else:
+            assert lrs[-1] < 0.1 * cfg.train.lr and lrs[0] > 0.9 * cfg.train.lr
+    state = load_training_state(tmp_path / "minutes")
+    assert state["elapsed_s"] >= 0.05 * 60
 
 
 def _train_cmd(cfg_path, run_dir, resume=False):

@@ -147,6 +147,15 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def same_on_all_ranks(value: float, device: torch.device) -> float:
+    """Rank 0's ``value`` on every rank (a collective): e.g. one wall clock for a schedule."""
+    if world_size() == 1:
+        return float(value)
+    t = torch.tensor([float(value)], device=device, dtype=torch.float64)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
 # ----------------------------------------------------------------------------- global BatchNorm
 class GlobalBatchNorm1d(nn.BatchNorm1d):
     """``nn.BatchNorm1d`` whose training-mode statistics are over the global batch (all ranks).

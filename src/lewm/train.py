@@ -40,6 +40,7 @@ from lewm.distributed import (
     local_device,
     mean_across,
     rank,
+    same_on_all_ranks,
     world_size,
     wrap_ddp,
 )
@@ -83,14 +84,26 @@ def objective(
     return fn(model, pixels, blocks, cfg, gen, reduce_mean, global_batch)
 
 
-def lr_at(step: int, cfg: RunConfig, total_steps: int) -> float:
-    """Linear warm-up over ``warmup_frac`` of the schedule, then cosine to 0 (SPEC §3)."""
-    length = cfg.train.schedule_steps or total_steps
-    warm = max(1, int(round(cfg.train.warmup_frac * length)))
+def lr_at(step: int, cfg: RunConfig, total_steps: int, time_frac: float = 0.0) -> float:
+    """Linear warm-up over ``warmup_frac`` of the schedule, then cosine to 0 (SPEC §3).
+
+    ``train.schedule='steps'``: the schedule is ``schedule_steps`` (else ``total_steps``) long.
+    ``'minutes'``: it is the time budget; ``time_frac`` is the share of ``train.max_minutes``
+    already spent, and the run is as far along as the larger of that and ``step/total_steps``
+    (so the rate also reaches 0 if the steps run out first)."""
+    tc = cfg.train
+    if tc.schedule == "minutes":
+        done = max(time_frac, step / total_steps)
+        if done < tc.warmup_frac:
+            return tc.lr * max(done, (step + 1) / total_steps) / tc.warmup_frac
+        progress = min(1.0, (done - tc.warmup_frac) / (1.0 - tc.warmup_frac))
+        return tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    length = tc.schedule_steps or total_steps
+    warm = max(1, int(round(tc.warmup_frac * length)))
     if step < warm:
-        return cfg.train.lr * (step + 1) / warm
+        return tc.lr * (step + 1) / warm
     progress = min(1.0, (step - warm) / max(1, length - warm))
-    return cfg.train.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def open_datasets(cfg: RunConfig) -> tuple[EpisodeStore, ClipDataset, ClipDataset | None]:
@@ -184,6 +197,7 @@ def train(
     steps_per_epoch = len(train_ds) // tc.batch_size
     total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
     step = 0
+    spent_before = 0.0  # training seconds of earlier invocations (train.schedule='minutes')
     if resume:
         ckpt = load_checkpoint(run_dir)
         if ckpt.config.model != cfg.model:
@@ -194,6 +208,7 @@ def train(
             raise ValueError(f"--resume: {ckpt.path} has no training_state.pt")
         opt.load_state_dict(ts["optimizer"])
         step = int(ts["step"])
+        spent_before = float(ts.get("elapsed_s", 0.0))  # absent in checkpoints before it was kept
         log.info("resuming %s at step %d/%d", run_dir, step, total_steps)
     ddp = None
     if world > 1:
@@ -216,7 +231,7 @@ def train(
             cfg,
             at_step,
             extra_meta,
-            {"optimizer": opt.state_dict(), "step": at_step},
+            {"optimizer": opt.state_dict(), "step": at_step, "elapsed_s": spent()},
         )
         if tc.keep_every and at_step % tc.keep_every == 0:
             snapshot_checkpoint(run_dir, at_step)
@@ -233,6 +248,18 @@ def train(
     )
     perm_epoch, perm = -1, None
     t_start = time.monotonic()
+    by_minutes = tc.schedule == "minutes"
+
+    def spent() -> float:
+        """Seconds of training of this run, over all its invocations."""
+        return spent_before + time.monotonic() - t_start
+
+    def budget_clock() -> float:
+        """Seconds that count against max_minutes: the run's under 'minutes' (its schedule spans
+        resumes), this invocation's under 'steps'."""
+        return spent() if by_minutes else time.monotonic() - t_start
+
+    time_frac = 0.0
     t_log, clips_since = time.monotonic(), 0
     last: dict[str, float] = {}
     model.train()
@@ -252,7 +279,7 @@ def train(
 
             # --------------------------------------------------------------------- one update
             torch.manual_seed(derive_seed(tc.seed, "dropout", step, *([rank_] if ddp else [])))
-            lr = lr_at(step, cfg, total_steps)
+            lr = lr_at(step, cfg, total_steps, time_frac)
             for group in opt.param_groups:
                 group["lr"] = lr
             with autocast(device, tc.precision):
@@ -295,8 +322,10 @@ def train(
                 and (step % tc.val_every == 0 or step == total_steps)
             ):
                 _write_metrics(metrics_file, tb, step, validate(model, val_ds, cfg, device))
-            out_of_time = tc.max_minutes and (time.monotonic() - t_start) > 60 * tc.max_minutes
-            out_of_time = bool(tc.max_minutes) and any_rank(out_of_time, device)
+            if tc.max_minutes:
+                # One clock for all ranks (rank 0's), so they agree on the rate and on stopping.
+                time_frac = same_on_all_ranks(budget_clock() / (60 * tc.max_minutes), device)
+            out_of_time = time_frac > 1.0
             if step % tc.ckpt_every == 0 or step == total_steps or out_of_time:
                 if rank_ == 0:
                     checkpoint(step)

@@ -27,6 +27,11 @@ class TrainConfig:
     schedule_steps: int = 0
     """Length of the cosine schedule in steps; 0 means the run length (the reference sized it
     for 100 epochs and stopped at 10)."""
+    schedule: str = "steps"
+    """What the warm-up and cosine run over: 'steps' (schedule_steps, else the run length) or
+    'minutes' (the wall clock of max_minutes, summed over resumes, or the steps if they run out
+    first): the learning rate then reaches 0 when the time budget ends on any machine, where a
+    step schedule cut short by max_minutes stops at a high rate."""
     grad_clip: float = 1.0
     """Max global gradient norm (paper: 1.0); 0 disables."""
     sigreg_lambda: float = 0.09
@@ -82,6 +87,14 @@ class TrainConfig:
         check(self.max_steps >= 0, "train.max_steps", "must be >= 0")
         check(self.schedule_steps >= 0, "train.schedule_steps", "must be >= 0")
         check(self.max_minutes >= 0, "train.max_minutes", "must be >= 0")
+        check(
+            self.schedule in ("steps", "minutes"), "train.schedule", "must be 'steps' or 'minutes'"
+        )
+        check(
+            self.schedule != "minutes" or self.max_minutes > 0,
+            "train.schedule",
+            "'minutes' needs train.max_minutes > 0",
+        )
         check(self.grad_clip >= 0, "train.grad_clip", "must be >= 0")
         check(self.sigreg_lambda >= 0, "train.sigreg_lambda", "must be >= 0")
         check(self.sigreg_projections >= 1, "train.sigreg_projections", "must be >= 1")
