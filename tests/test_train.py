@@ -170,6 +170,13 @@ def test_time_capped_run_anneals_under_the_minutes_schedule(tiny_dataset, tmp_pa
             assert lrs[-1] < 0.1 * cfg.train.lr and lrs[0] > 0.9 * cfg.train.lr
     state = load_training_state(tmp_path / "minutes")
     assert state["elapsed_s"] >= 0.05 * 60
+    # A resume with twice the budget picks the clock up half-way: the rate starts near half.
+    n_before = len(lrs)
+    cfg = tiny_config(tiny_dataset, *common, "train.schedule=minutes", "train.max_minutes=0.1")
+    train(cfg, tmp_path / "minutes", resume=True, progress=False)
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "minutes" / "metrics.jsonl").open()]
+    assert 0.3 * cfg.train.lr < lrs[n_before] < 0.7 * cfg.train.lr
+    assert lrs[-1] < 0.1 * cfg.train.lr
 
 
 def _train_cmd(cfg_path, run_dir, resume=False):

@@ -259,7 +259,8 @@ def train(
         resumes), this invocation's under 'steps'."""
         return spent() if by_minutes else time.monotonic() - t_start
 
-    time_frac = 0.0
+    # Share of the time budget spent (a resumed 'minutes' run starts where it stopped).
+    time_frac = spent_before / (60 * tc.max_minutes) if by_minutes else 0.0
     t_log, clips_since = time.monotonic(), 0
     last: dict[str, float] = {}
     model.train()

@@ -23,7 +23,8 @@ class TrainConfig:
     max_steps: int = 0
     """Total optimisation steps; 0 means derive from epochs."""
     max_minutes: float = 0.0
-    """Wall-clock budget: stop (and checkpoint) after this many minutes; 0 disables."""
+    """Wall-clock budget: stop (and checkpoint) after this many minutes of this invocation (of
+    the whole run, resumes included, under schedule='minutes'); 0 disables."""
     schedule_steps: int = 0
     """Length of the cosine schedule in steps; 0 means the run length (the reference sized it
     for 100 epochs and stopped at 10)."""
