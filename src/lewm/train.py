@@ -197,7 +197,7 @@ def train(
     steps_per_epoch = len(train_ds) // tc.batch_size
     total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * steps_per_epoch))
     step = 0
-    spent_before = 0.0  # training seconds of earlier invocations (train.schedule='minutes')
+    spent_before = 0.0  # training seconds of earlier invocations (kept in training_state.pt)
     if resume:
         ckpt = load_checkpoint(run_dir)
         if ckpt.config.model != cfg.model:
