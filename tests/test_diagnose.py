@@ -4,6 +4,7 @@ the latent checks on a perfect stand-in model, and clear errors for what it cann
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -59,8 +60,10 @@ def test_success_distance_below_one_exactly_when_success(name):
     assert any(outcomes) and not all(outcomes)  # both sides of the threshold were exercised
 
 
-def test_planner_ceiling_solves_tworoom(tiny_dataset, tiny_run):
-    """Row 1 (true simulator, exact state cost) must reach >= 90% of Two-Room pairs."""
+def test_planner_ceiling_solves_tworoom(tiny_dataset, tiny_run, caplog):
+    """Row 1 (true simulator, exact state cost) must reach >= 90% of Two-Room pairs. Without a
+    progress bar the log still says how far it got (a line per tenth of the episodes)."""
+    caplog.set_level(logging.INFO, logger="lewm.evaluation.diagnose")
     rec = diagnose_run(
         tiny_run,
         ["eval.episodes=20", "eval.seeds=[0]", "eval.protocol=paper"],
@@ -71,6 +74,8 @@ def test_planner_ceiling_solves_tworoom(tiny_dataset, tiny_run):
     assert row["row"] == 1 and row["success_mean"] >= 0.9, row["episodes"]
     assert all(e["sim_steps"] >= 32 * 3 * 25 for e in row["episodes"]["0"])
     assert "allow success" in " ".join(rec["verdict"])
+    ticks = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rows 1-2:")]
+    assert len(ticks) == 10 and ticks[-1].startswith("rows 1-2: 20/20 episodes"), ticks
 
 
 def test_a_budget_too_small_for_any_model_is_called_out(tiny_run):

@@ -84,12 +84,19 @@ def _sim_rows(run, settings: DiagnoseSettings, pairs: dict, progress: bool) -> l
     if not tasks:
         return []
     bar = tqdm(total=len(tasks), desc="diagnose rows 1-2 (true simulator)", disable=not progress)
-    out = []
+    out: list[dict] = []
+    t0 = time.perf_counter()
+
+    def finished(record: dict) -> None:
+        out.append(record)
+        bar.update(1)
+        if not progress:
+            _log_tenth(len(out), len(tasks), t0)
+
     with bar:
         if settings.workers == 1:
             for t in tasks:
-                out.append(sim_episode(run, settings, *t))
-                bar.update(1)
+                finished(sim_episode(run, settings, *t))
             return out
         # spawn, not fork: the parent holds torch and HDF5 threads (as `lewm collect`).
         ex = ProcessPoolExecutor(
@@ -105,13 +112,24 @@ def _sim_rows(run, settings: DiagnoseSettings, pairs: dict, progress: bool) -> l
         )
         try:
             for fut in as_completed([ex.submit(_worker_task, t) for t in tasks]):
-                out.append(fut.result())
-                bar.update(1)
+                finished(fut.result())
         except BaseException:
             ex.shutdown(wait=False, cancel_futures=True)
             raise
         ex.shutdown(wait=True)
     return out
+
+
+def _log_tenth(done: int, total: int, t0: float) -> None:
+    """Without a terminal the bar is silent: a log line at every tenth of the episodes, so a
+    `nohup` log of a long ceiling row (Cube: ~1 min per episode) shows it is moving."""
+    step = max(1, total // 10)
+    if done % step == 0 or done == total:
+        spent = time.perf_counter() - t0
+        log.info(
+            "rows 1-2: %d/%d episodes in %.0f s (about %.0f s left)",
+            done, total, spent, spent / done * (total - done),
+        )
 
 
 def _row_summary(row: int, per_seed: dict[int, list[dict]], plan: str, seconds: float) -> dict:
